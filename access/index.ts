@@ -1,0 +1,56 @@
+/**
+ * Public surface of the access layer: Wiegand formats and decoding, keypad bursts, PIN entry and
+ * edge-timing reassembly. Pure code: no I/O, time only through an injected Clock.
+ */
+export {
+  BUILTIN_FORMATS,
+  MAX_FIELD_BITS,
+  MAX_FRAME_BITS,
+  bitRange,
+  createFormatRegistry,
+  encodeCard,
+  fieldRange,
+  parityBitFor,
+  validateFormat,
+  type CardFields,
+  type FieldSpan,
+  type FormatIssue,
+  type FormatRegistry,
+  type ParityKind,
+  type ParityRule,
+  type ValueRange,
+  type WiegandFormat,
+  type WiegandFormatSpec,
+} from './wiegand.formats.ts';
+export {
+  decodeFrame,
+  describeBits,
+  type CardCandidate,
+  type DecodeFailureReason,
+  type DecodeResult,
+  type FrameBits,
+} from './wiegand.decoder.ts';
+export {
+  KEYPAD_KEYS,
+  decodeKeyBurst,
+  encodeKeyBurst,
+  isKeypadKey,
+  type KeyBurstMode,
+  type KeyDecodeResult,
+  type KeypadKey,
+} from './keypad.decoder.ts';
+export {
+  createPinAssembler,
+  type PinAssembler,
+  type PinAssemblerOptions,
+  type PinResult,
+} from './pin.assembler.ts';
+export {
+  createEdgeDecoder,
+  type EdgeDecoder,
+  type EdgeDecoderOptions,
+  type EdgeDecoderStats,
+  type EdgeErrorReason,
+  type FrameMeta,
+  type WiegandLine,
+} from './wiegand.edges.ts';

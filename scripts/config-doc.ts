@@ -1,0 +1,181 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as prettier from 'prettier';
+import { z } from 'zod';
+import { settingsSchema } from '../server/config/settings.schema.ts';
+import { siteSchema } from '../server/config/site.schema.ts';
+
+/**
+ * The README's configuration reference, generated from the zod tree so the two cannot drift.
+ * `npm run docs:config` rewrites it; a unit test fails when the README is out of step.
+ */
+type JsonSchema = {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  prefixItems?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  format?: string;
+};
+
+export interface Row {
+  key: string;
+  type: string;
+  required: boolean;
+  default: string;
+  description: string;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.enum) return s.enum.map((e) => `\`${JSON.stringify(e)}\``).join(' \\| ');
+  const variants = s.anyOf ?? s.oneOf;
+  if (variants) return variants.map(typeOf).join(' \\| ');
+  let t = Array.isArray(s.type) ? s.type.join('|') : (s.type ?? 'any');
+  if (t === 'array' && s.items) t = `${typeOf(s.items)}[]`;
+  if (t === 'array' && s.prefixItems) t = `[${s.prefixItems.map(typeOf).join(', ')}]`;
+  const bounds: string[] = [];
+  if (s.minimum !== undefined || s.maximum !== undefined)
+    bounds.push(`${s.minimum ?? ''}..${s.maximum ?? ''}`);
+  if (s.minLength !== undefined || s.maxLength !== undefined)
+    bounds.push(`length ${s.minLength ?? 0}..${s.maxLength ?? ''}`);
+  if (s.minItems !== undefined || s.maxItems !== undefined)
+    bounds.push(`${s.minItems ?? 0}..${s.maxItems ?? ''} items`);
+  if (s.format) bounds.push(s.format);
+  return bounds.length ? `${t} (${bounds.join(', ')})` : t;
+}
+
+function walk(s: JsonSchema, path: string, required: boolean, rows: Row[]): void {
+  const variants = s.oneOf ?? s.anyOf;
+  if (variants && variants.every((v) => v.properties?.kind?.const !== undefined)) {
+    rows.push({
+      key: path,
+      type:
+        'one of: ' + variants.map((v) => `kind=${String(v.properties!.kind!.const)}`).join(', '),
+      required,
+      default: '',
+      description: s.description ?? '',
+    });
+    for (const v of variants) {
+      const kind = String(v.properties!.kind!.const);
+      for (const [k, child] of Object.entries(v.properties ?? {})) {
+        if (k === 'kind') continue;
+        walk(child, `${path} (kind=${kind}).${k}`, v.required?.includes(k) ?? false, rows);
+      }
+    }
+    return;
+  }
+  if (s.type === 'object' && s.properties) {
+    if (path)
+      rows.push({
+        key: path,
+        type: 'object',
+        required,
+        default: '',
+        description: s.description ?? '',
+      });
+    for (const [k, child] of Object.entries(s.properties)) {
+      walk(child, path ? `${path}.${k}` : k, s.required?.includes(k) ?? false, rows);
+    }
+    return;
+  }
+  if (s.type === 'array' && s.items?.type === 'object') {
+    rows.push({
+      key: path,
+      type: typeOf({ ...s, items: { type: 'object' } }),
+      required,
+      default: s.default !== undefined ? JSON.stringify(s.default) : '',
+      description: s.description ?? '',
+    });
+    walk({ ...s.items, description: s.items.description ?? '' }, `${path}[]`, true, rows);
+    // The item object itself repeats the array row; drop it.
+    const idx = rows.findIndex((r) => r.key === `${path}[]`);
+    if (idx >= 0 && rows[idx]!.type === 'object') rows.splice(idx, 1);
+    return;
+  }
+  rows.push({
+    key: path,
+    type: typeOf(s),
+    required: required && s.default === undefined,
+    default: s.default !== undefined ? JSON.stringify(s.default) : '',
+    description: s.description ?? '',
+  });
+}
+
+export function siteRows(): Row[] {
+  const rows: Row[] = [];
+  walk(z.toJSONSchema(siteSchema, { io: 'input' }) as JsonSchema, '', true, rows);
+  return rows;
+}
+
+export function settingsRows(): Row[] {
+  const rows: Row[] = [];
+  walk(z.toJSONSchema(settingsSchema, { io: 'input' }) as JsonSchema, '', false, rows);
+  return rows;
+}
+
+const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function table(rows: Row[], keyTitle: string): string {
+  const lines = [
+    `| ${keyTitle} | type | required | default | description |`,
+    '|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| \`${r.key}\` | ${r.type.replace(/(?<!\\)\|/g, '\\|')} | ${r.required ? 'yes' : ''} | ${r.default ? `\`${esc(r.default)}\`` : ''} | ${esc(r.description)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export const BEGIN = '<!-- config-reference:begin (generated by `npm run docs:config`) -->';
+export const END = '<!-- config-reference:end -->';
+
+export function renderReference(): string {
+  return [
+    BEGIN,
+    '',
+    '#### Settings (environment)',
+    '',
+    table(settingsRows(), 'variable'),
+    '',
+    '#### Site file (JSON or YAML)',
+    '',
+    table(siteRows(), 'key'),
+    '',
+    END,
+  ].join('\n');
+}
+
+export const README = fileURLToPath(new URL('../README.md', import.meta.url));
+
+/** The README with a fresh reference, formatted as Prettier would leave it. */
+export async function spliceReadme(readme: string): Promise<string> {
+  const start = readme.indexOf(BEGIN);
+  const end = readme.indexOf(END);
+  if (start < 0 || end < 0) throw new Error('README.md has no config-reference markers');
+  const text = readme.slice(0, start) + renderReference() + readme.slice(end + END.length);
+  const options = (await prettier.resolveConfig(README)) ?? {};
+  return prettier.format(text, { ...options, filepath: README });
+}
+
+if (process.argv.includes('--write')) {
+  const before = readFileSync(README, 'utf8');
+  const after = await spliceReadme(before);
+  writeFileSync(README, after);
+  process.stdout.write(before === after ? 'README.md already up to date\n' : 'README.md updated\n');
+}

@@ -1,0 +1,137 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { Db, DatabaseKind } from '../db/index.ts';
+import type { Clock } from '../hardware/clock.ts';
+import type { AuthService } from './auth/auth.service.ts';
+import type { LoginLimiter } from './auth/login.limiter.ts';
+import type { SiteConfig } from './config/index.ts';
+import type { DoorBoard } from './doors/door.board.ts';
+import { auditWrites } from './http/audit.middleware.ts';
+import { resolvePrincipal } from './http/auth.middleware.ts';
+import type { AppEnv } from './http/context.ts';
+import { ApiError, errorBody } from './http/errors.ts';
+import type { Logger } from './log/logger.ts';
+import { privateAuthRoutes, publicAuthRoutes } from './routes/auth.routes.ts';
+import { residentRoutes } from './routes/residents.routes.ts';
+import { staffRoutes } from './routes/staff.routes.ts';
+import { systemRoutes } from './routes/system.routes.ts';
+import { newId } from '../db/index.ts';
+
+export interface AppDeps {
+  db: Db;
+  dbKind: DatabaseKind;
+  /** Cheap database round trip for /api/health. */
+  ping: () => Promise<boolean>;
+  site: SiteConfig;
+  siteSource: string;
+  clock: Clock;
+  log: Logger;
+  version: string;
+  auth: AuthService;
+  loginLimiter: LoginLimiter;
+  doors: DoorBoard;
+  analytics: { state: 'on' | 'off'; reason?: string };
+  /** Built console (web/build); null serves a notice instead. */
+  webDir: string | null;
+  secureCookies: 'auto' | 'always' | 'never';
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes?: number;
+}
+
+/** The whole HTTP surface as a Hono app; tests call `app.request()` without a socket. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const siteId = deps.site.site.id;
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+      return c.json(errorBody(err.code, err.message, err.field), err.status);
+    }
+    deps.log.error('request failed', { err, path: c.req.path, method: c.req.method });
+    return c.json(errorBody('internal', 'internal error; see the server log'), 500);
+  });
+
+  const api = new Hono<AppEnv>();
+  api.use('*', async (c, next) => {
+    const started = performance.now();
+    c.set('requestId', newId(deps.clock.now()));
+    await next();
+    deps.log.debug('http', {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+  });
+  api.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes ?? 1024 * 1024,
+      onError: (c) => c.json(errorBody('body_too_large', 'the request body is too large'), 413),
+    }),
+  );
+
+  api.get('/health', async (c) => {
+    const dbOk = await deps.ping();
+    return c.json(
+      {
+        status: dbOk ? 'ok' : 'degraded',
+        database: deps.dbKind,
+        version: deps.version,
+        site: { id: siteId, name: deps.site.site.name },
+        analytics: deps.analytics,
+        ...(dbOk ? {} : { problems: ['database unreachable'] }),
+      },
+      dbOk ? 200 : 503,
+    );
+  });
+
+  const authDeps = {
+    auth: deps.auth,
+    limiter: deps.loginLimiter,
+    db: deps.db,
+    siteId,
+    clock: deps.clock,
+    log: deps.log,
+    secureCookies: deps.secureCookies,
+  };
+  // Each route names the permission it needs; every write by a principal is audited.
+  api.use('*', resolvePrincipal(deps.auth));
+  api.use('*', auditWrites({ db: deps.db, siteId, clock: deps.clock, log: deps.log }));
+  api.route('/auth', publicAuthRoutes(authDeps));
+  api.route('/auth', privateAuthRoutes(authDeps));
+  api.route('/', residentRoutes({ db: deps.db, siteId, clock: deps.clock }));
+  api.route('/', staffRoutes({ db: deps.db, siteId, clock: deps.clock, auth: deps.auth }));
+  api.route(
+    '/',
+    systemRoutes({
+      db: deps.db,
+      siteId,
+      site: deps.site,
+      siteSource: deps.siteSource,
+      doors: deps.doors,
+    }),
+  );
+  api.all('*', (c) =>
+    c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404),
+  );
+
+  app.route('/api', api);
+
+  // The console: static files, and index.html for client-side routes (SPA fallback).
+  if (deps.webDir && existsSync(join(deps.webDir, 'index.html'))) {
+    const webDir = deps.webDir;
+    const index = readFileSync(join(webDir, 'index.html'), 'utf8');
+    app.use('*', serveStatic({ root: webDir }));
+    app.get('*', (c) => c.html(index));
+  } else {
+    app.get('*', (c) =>
+      c.text('The console is not built. Run `npm run build` (npm start does this for you).', 503),
+    );
+  }
+  return app;
+}

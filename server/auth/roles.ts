@@ -1,0 +1,69 @@
+/**
+ * Least privilege per role. Each role is listed in full rather than inherited, so reading this
+ * table tells exactly what a role may do.
+ */
+export const ROLES = ['staff', 'manager', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type Permission =
+  | 'doors:read'
+  | 'events:read'
+  | 'packages:read'
+  | 'packages:write'
+  | 'flags:read'
+  | 'flags:review'
+  | 'residents:read'
+  | 'residents:write'
+  | 'credentials:read'
+  | 'credentials:write'
+  | 'carrier_codes:read'
+  | 'carrier_codes:write'
+  | 'audit:export'
+  | 'sim:drive'
+  | 'staff:read'
+  | 'staff:write'
+  | 'settings:read'
+  | 'settings:write'
+  | 'tokens:write'
+  | 'staff_audit:read';
+
+const STAFF: readonly Permission[] = [
+  'doors:read',
+  'events:read',
+  'packages:read',
+  'packages:write',
+  'flags:read',
+  'flags:review',
+  'residents:read',
+  'credentials:read',
+  'sim:drive',
+];
+
+const MANAGER: readonly Permission[] = [
+  ...STAFF,
+  'residents:write',
+  'credentials:write',
+  'carrier_codes:read',
+  'carrier_codes:write',
+  'audit:export',
+];
+
+const ADMIN: readonly Permission[] = [
+  ...MANAGER,
+  'staff:read',
+  'staff:write',
+  'settings:read',
+  'settings:write',
+  'tokens:write',
+  'staff_audit:read',
+];
+
+export const PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  staff: new Set(STAFF),
+  manager: new Set(MANAGER),
+  admin: new Set(ADMIN),
+};
+
+export function can(role: Role, permission: Permission): boolean {
+  return PERMISSIONS[role].has(permission);
+}

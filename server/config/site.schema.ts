@@ -1,0 +1,336 @@
+import { z } from 'zod';
+
+/**
+ * The site file: what a building has (doors, readers, cameras, storage) and how the box talks to
+ * it. One strict zod tree, so a typo stops start-up naming the field instead of being ignored.
+ * Keys listed in ../shared/CONTRACT.md are the outside contract; everything else may grow.
+ */
+
+const id = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ and -, at most 64')
+    .describe(`Identifier of the ${what}, unique within the site; used in URLs and logs.`);
+
+const label = (what: string) =>
+  z.string().min(1).max(80).describe(`Label of the ${what} as printed in the room.`);
+
+const simDoorDriver = z
+  .strictObject({
+    kind: z.literal('sim').describe('In-process simulator, driven through /api/sim routes.'),
+  })
+  .describe('Simulated strike, contact sensor and REX button (demo room and tests).');
+
+const gpioDoorDriver = z
+  .strictObject({
+    kind: z.literal('gpio').describe('Linux GPIO character device on this box.'),
+    chip: z
+      .string()
+      .default('/dev/gpiochip0')
+      .describe('GPIO character device of the lines below.'),
+    strikeLine: z.int().min(0).max(1023).describe('Output line that drives the strike relay.'),
+    strikeActiveLow: z
+      .boolean()
+      .default(false)
+      .describe('Relay energises when the line is driven low.'),
+    contactLine: z
+      .int()
+      .min(0)
+      .max(1023)
+      .optional()
+      .describe('Input line of the door position (contact) sensor.'),
+    contactOpenHigh: z
+      .boolean()
+      .default(true)
+      .describe('The contact line reads high when the door is open.'),
+    rexLine: z
+      .int()
+      .min(0)
+      .max(1023)
+      .optional()
+      .describe('Input line of the request-to-exit button.'),
+    d0Line: z.int().min(0).max(1023).optional().describe('Wiegand D0 input line of the reader.'),
+    d1Line: z.int().min(0).max(1023).optional().describe('Wiegand D1 input line of the reader.'),
+  })
+  .describe('Strike, contact, REX and Wiegand lines wired to this box.');
+
+const mqttDoorDriver = z
+  .strictObject({
+    kind: z.literal('mqtt').describe('A door controller at the edge that speaks MQTT.'),
+    url: z
+      .string()
+      .regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://')
+      .describe('Broker URL, e.g. mqtt://127.0.0.1:1883.'),
+    username: z.string().optional().describe('Broker user name.'),
+    password: z
+      .string()
+      .optional()
+      .describe('Broker password; write ${ENV_NAME} to take it from the environment.'),
+    firmware: z
+      .enum(['esphome', 'tasmota', 'esp-rfid', 'generic'])
+      .default('generic')
+      .describe('Topic and payload conventions of the controller firmware.'),
+    topicPrefix: z
+      .string()
+      .min(1)
+      .max(200)
+      .describe('Base topic of the controller (e.g. the Tasmota topic or esp-rfid base).'),
+  })
+  .describe('Door controller over MQTT (ESPHome, Tasmota, esp-rfid or generic topics).');
+
+export const doorDriverSchema = z
+  .discriminatedUnion('kind', [simDoorDriver, gpioDoorDriver, mqttDoorDriver])
+  .describe('How the box reaches the strike, contact sensor and REX of this door.');
+
+export const doorSchema = z
+  .strictObject({
+    id: id('door'),
+    name: z.string().min(1).max(80).describe('Name shown in the console and reports.'),
+    driver: doorDriverSchema,
+    grantMs: z
+      .int()
+      .min(500)
+      .max(60_000)
+      .default(5_000)
+      .describe('How long the strike stays released after a grant, in ms.'),
+    heldOpenMs: z
+      .int()
+      .min(5_000)
+      .max(3_600_000)
+      .default(60_000)
+      .describe('Open longer than this raises a held_open alarm, in ms.'),
+    preAlarmMs: z
+      .int()
+      .min(0)
+      .max(600_000)
+      .default(10_000)
+      .describe('Warn this long before the held_open alarm, in ms (0 = no pre-alarm).'),
+    failMode: z
+      .enum(['secure', 'safe'])
+      .default('secure')
+      .describe(
+        'secure: stays locked without power or on a fault; safe: releases (fire code exits).',
+      ),
+    clipBeforeMs: z
+      .int()
+      .min(0)
+      .max(120_000)
+      .default(5_000)
+      .describe('Video kept before an entry event, in ms.'),
+    clipAfterMs: z
+      .int()
+      .min(1_000)
+      .max(600_000)
+      .default(30_000)
+      .describe('Video kept after an entry event, in ms.'),
+  })
+  .describe('A door into the package room.');
+
+export const readerSchema = z
+  .strictObject({
+    id: id('reader'),
+    doorId: z.string().describe('The door this reader opens.'),
+    keypad: z.boolean().default(false).describe('The reader has a keypad for carrier codes.'),
+    keypadMode: z
+      .enum(['4bit', '8bit'])
+      .default('4bit')
+      .describe('How the keypad sends keys: 4-bit or 8-bit Wiegand bursts.'),
+    maxPinLength: z
+      .int()
+      .min(4)
+      .max(16)
+      .default(10)
+      .describe('Keys beyond this length reject the PIN.'),
+  })
+  .describe('A card reader (and optional keypad) on a door.');
+
+const zoneSchema = z
+  .strictObject({
+    id: id('zone'),
+    kind: z
+      .enum(['room', 'door', 'shelf'])
+      .describe('What the zone watches: the room, the doorway, or a shelf.'),
+    polygon: z
+      .array(z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]))
+      .min(3)
+      .max(64)
+      .describe('Corners as fractions (0..1) of the frame width and height.'),
+  })
+  .describe('An area of the camera picture.');
+
+const cameraSourceSchema = z
+  .discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('onvif').describe('An ONVIF camera on the LAN.'),
+      host: z.string().min(1).describe('Camera host name or address.'),
+      port: z.int().min(1).max(65535).default(80).describe('ONVIF HTTP port.'),
+      username: z.string().describe('ONVIF user.'),
+      password: z.string().describe('ONVIF password; write ${ENV_NAME} to read it from the env.'),
+    }),
+    z.strictObject({
+      kind: z.literal('rtsp').describe('A plain RTSP stream.'),
+      url: z
+        .string()
+        .regex(/^rtsps?:\/\//, 'must start with rtsp:// or rtsps://')
+        .describe('RTSP URL of the main stream.'),
+    }),
+    z.strictObject({
+      kind: z.literal('file').describe('A video file played as a camera (demos, tests).'),
+      path: z.string().min(1).describe('Path of the video file.'),
+      loop: z
+        .boolean()
+        .default(true)
+        .describe('Play the file in a loop; a file that ends is a camera that went offline.'),
+    }),
+    z.strictObject({
+      kind: z.literal('sim').describe('A synthetic scene made by the box itself.'),
+    }),
+  ])
+  .describe('Where the camera picture comes from.');
+
+export const cameraSchema = z
+  .strictObject({
+    id: id('camera'),
+    name: z.string().min(1).max(80).describe('Name shown in the console.'),
+    doorId: z.string().optional().describe('The door this camera watches, if any.'),
+    source: cameraSourceSchema,
+    zones: z.array(zoneSchema).default([]).describe('Zones the analytics watch.'),
+  })
+  .describe('A camera in or at the package room.');
+
+const slotSchema = z.strictObject({
+  id: id('shelf slot'),
+  label: label('slot'),
+  cameraId: z.string().optional().describe('Camera that sees this slot.'),
+  polygon: z
+    .array(z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]))
+    .min(3)
+    .max(64)
+    .optional()
+    .describe('Where the slot is in that camera picture (fractions of the frame).'),
+});
+
+const storageSchema = z
+  .strictObject({
+    shelves: z
+      .array(
+        z.strictObject({
+          id: id('shelf'),
+          label: label('shelf').optional(),
+          slots: z.array(slotSchema).min(1).max(500).describe('Slots on the shelf.'),
+        }),
+      )
+      .default([])
+      .describe('Open shelving, one entry per shelf.'),
+    lockers: z
+      .array(
+        z.strictObject({
+          id: id('locker'),
+          label: label('locker'),
+          size: z.enum(['small', 'medium', 'large']).describe('Locker size.'),
+          refrigerated: z.boolean().default(false).describe('A cold locker for perishables.'),
+        }),
+      )
+      .default([])
+      .describe('Lockers beside the shelves.'),
+    oversized: z
+      .strictObject({ id: id('oversized area'), label: label('oversized area') })
+      .describe('Floor area for parcels too big for a slot or locker.'),
+    overflow: z
+      .strictObject({ id: id('overflow area'), label: label('overflow area') })
+      .describe('Where parcels go when every fitting place is full.'),
+  })
+  .describe('Where parcels are put.');
+
+export const siteSchema = z
+  .strictObject({
+    site: z
+      .strictObject({
+        id: id('site').default('demo'),
+        name: z.string().min(1).max(120).default('Demo building').describe('Building name.'),
+        timezone: z
+          .string()
+          .default('UTC')
+          .refine(
+            (tz) => {
+              try {
+                new Intl.DateTimeFormat('en', { timeZone: tz });
+                return true;
+              } catch {
+                return false;
+              }
+            },
+            { message: 'unknown IANA time zone' },
+          )
+          .describe('IANA time zone of the building, for schedules and reports.'),
+      })
+      .prefault({})
+      .describe('The building this box serves.'),
+    doors: z.array(doorSchema).min(1).max(64).describe('Doors into the package room.'),
+    readers: z.array(readerSchema).max(128).default([]).describe('Card readers and keypads.'),
+    cameras: z.array(cameraSchema).max(32).default([]).describe('Cameras.'),
+    storage: storageSchema,
+  })
+  .superRefine((site, ctx) => {
+    // Cross-references a person can get wrong in a hand-written file; name the exact field.
+    const unique = (items: { id: string }[], path: string) => {
+      const seen = new Set<string>();
+      items.forEach((item, i) => {
+        if (seen.has(item.id))
+          ctx.addIssue({
+            code: 'custom',
+            path: [path, i, 'id'],
+            message: `duplicate id '${item.id}'`,
+          });
+        seen.add(item.id);
+      });
+    };
+    unique(site.doors, 'doors');
+    unique(site.readers, 'readers');
+    unique(site.cameras, 'cameras');
+    const doorIds = new Set(site.doors.map((d) => d.id));
+    site.readers.forEach((r, i) => {
+      if (!doorIds.has(r.doorId))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['readers', i, 'doorId'],
+          message: `no door with id '${r.doorId}'`,
+        });
+    });
+    const cameraIds = new Set(site.cameras.map((c) => c.id));
+    site.cameras.forEach((c, i) => {
+      if (c.doorId !== undefined && !doorIds.has(c.doorId))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cameras', i, 'doorId'],
+          message: `no door with id '${c.doorId}'`,
+        });
+    });
+    const storageIds = new Set<string>();
+    const claim = (sid: string, path: (string | number)[]) => {
+      if (storageIds.has(sid))
+        ctx.addIssue({ code: 'custom', path, message: `storage id '${sid}' is used twice` });
+      storageIds.add(sid);
+    };
+    site.storage.shelves.forEach((shelf, i) => {
+      shelf.slots.forEach((slot, j) => {
+        claim(slot.id, ['storage', 'shelves', i, 'slots', j, 'id']);
+        if (slot.cameraId !== undefined && !cameraIds.has(slot.cameraId))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storage', 'shelves', i, 'slots', j, 'cameraId'],
+            message: `no camera with id '${slot.cameraId}'`,
+          });
+      });
+    });
+    site.storage.lockers.forEach((l, i) => claim(l.id, ['storage', 'lockers', i, 'id']));
+    claim(site.storage.oversized.id, ['storage', 'oversized', 'id']);
+    claim(site.storage.overflow.id, ['storage', 'overflow', 'id']);
+  })
+  .describe('A Parcelroom site file.');
+
+export type SiteConfig = z.infer<typeof siteSchema>;
+export type DoorConfig = z.infer<typeof doorSchema>;
+export type DoorDriverConfig = z.infer<typeof doorDriverSchema>;
+export type ReaderConfig = z.infer<typeof readerSchema>;
+export type CameraConfig = z.infer<typeof cameraSchema>;

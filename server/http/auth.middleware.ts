@@ -1,0 +1,72 @@
+import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import type { AuthService } from '../auth/auth.service.ts';
+import { SESSION_COOKIE } from '../auth/auth.service.ts';
+import { can, type Permission } from '../auth/roles.ts';
+import type { AppEnv } from './context.ts';
+import { ApiError } from './errors.ts';
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Who is calling: a console session cookie or an integration's bearer token. Resolved for every
+ * /api request but enforced per route (`requireAuth`, `requirePermission`), so an unknown path is
+ * still a plain 404.
+ */
+export function resolvePrincipal(auth: AuthService): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header !== undefined) {
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      const principal = match ? await auth.resolveBearer(match[1]!) : null;
+      if (principal) c.set('principal', principal);
+      else c.set('authProblem', 'invalid or expired API token');
+      return next();
+    }
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const principal = cookie ? await auth.resolveSession(cookie) : null;
+    if (principal) {
+      // Cookie writes must come from our own pages (CSRF), on top of SameSite=Strict.
+      const origin = c.req.header('origin');
+      if (
+        UNSAFE.has(c.req.method) &&
+        origin !== undefined &&
+        origin !== new URL(c.req.url).origin
+      ) {
+        c.set('authProblem', 'cross-site request refused');
+        c.set('authStatus', 403);
+      } else {
+        c.set('principal', principal);
+      }
+    } else {
+      c.set('authProblem', cookie ? 'your session has ended; sign in again' : 'sign in first');
+    }
+    return next();
+  };
+}
+
+export function requireAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!c.get('principal')) {
+      const status = c.get('authStatus') ?? 401;
+      throw new ApiError(
+        status,
+        status === 403 ? 'cross_origin' : 'unauthenticated',
+        c.get('authProblem') ?? 'sign in first',
+      );
+    }
+    return next();
+  };
+}
+
+export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
+  const authed = requireAuth();
+  return (c, next) =>
+    authed(c, async () => {
+      const principal = c.get('principal');
+      if (!can(principal.role, permission)) {
+        throw new ApiError(403, 'forbidden', `the ${principal.role} role may not do this`);
+      }
+      await next();
+    });
+}

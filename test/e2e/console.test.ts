@@ -1,0 +1,260 @@
+/**
+ * The console in a real browser: Debian's Chromium against the server started in-process on a
+ * real port, serving the built console (web/build). Sign-in, the Room page, the menu per role, a
+ * staff member kept out of admin routes, and adding a resident. Once on embedded PGlite, and once
+ * on the run-wide PostgreSQL server when it is installed.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../server/config/index.ts';
+import { startServer, type RunningServer } from '../../server/main.ts';
+import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
+import { getFreePort } from '../harness/free-port.ts';
+import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
+import { requireChromium, requireProvided } from '../harness/requirements.ts';
+import { REPO_ROOT } from '../harness/server.process.ts';
+import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
+import { ensureWebBuilt, WEB_BUILD_DIR } from '../harness/web-build.ts';
+
+const chromiumPath = requireChromium();
+const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
+
+const RESULTS_DIR = join(REPO_ROOT, '.test-results');
+
+const ADMIN = { email: 'admin@console.test', password: 'admin password for e2e' };
+const STAFF = {
+  email: 'desk@console.test',
+  name: 'Front Desk',
+  role: 'staff',
+  password: 'staff password for e2e',
+};
+
+const ADMIN_MENU = ['Room', 'Packages', 'Flags', 'Audit', 'Residents', 'Carrier codes', 'Settings'];
+const STAFF_MENU = ['Room', 'Packages', 'Flags', 'Residents'];
+
+/** Start the server in-process; retries on a fresh port if the free one was taken meanwhile. */
+async function startOnFreePort(env: Record<string, string>): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    const config = loadConfig({ ...env, PORT: String(await getFreePort()), HOST: '127.0.0.1' });
+    try {
+      return await startServer(config, { webDir: WEB_BUILD_DIR });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 3) continue;
+      throw err;
+    }
+  }
+}
+
+async function api(
+  url: string,
+  path: string,
+  init: { method?: string; body?: unknown; cookie?: string } = {},
+): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(init.cookie ? { cookie: init.cookie } : {}),
+    },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
+}
+
+async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function menu(page: Page): Promise<string[]> {
+  const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+  await links.first().waitFor();
+  return (await links.allTextContents()).map((t) => t.trim());
+}
+
+/** A fresh tab, and the uncaught errors the console throws in it (a test expects none). */
+async function openPage(browser: LaunchedChromium): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
+  return { page, errors };
+}
+
+function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
+  return () => {
+    let dataDir: TempDir;
+    let server: RunningServer;
+    let browser: LaunchedChromium;
+    let dbName: string | undefined;
+    const databaseLabel = kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL';
+
+    beforeAll(async () => {
+      await ensureWebBuilt();
+      dataDir = await makeTempDir(`parcelroom-e2e-${kind}`);
+      const env: Record<string, string> = {
+        DATA_DIR: dataDir.path,
+        PARCELROOM_ADMIN_EMAIL: ADMIN.email,
+        PARCELROOM_ADMIN_PASSWORD: ADMIN.password,
+        PARCELROOM_LOG_LEVEL: 'error',
+      };
+      if (kind === 'postgres') {
+        dbName = uniqueDatabaseName('e2e_console');
+        env.DATABASE_URL = await createDatabase(pgBaseUrl ?? '', dbName);
+      }
+      server = await startOnFreePort(env);
+
+      // A staff member, made by the admin through the API.
+      const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
+      const created = await api(server.url, '/api/staff', { method: 'POST', body: STAFF, cookie });
+      expect(created.status, await created.clone().text()).toBe(201);
+
+      browser = await launchChromium({
+        baseURL: server.url,
+        viewport: { width: 1280, height: 900 },
+      });
+    }, 300_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await dataDir?.cleanup();
+      if (dbName && pgBaseUrl) await dropDatabase(pgBaseUrl, dbName);
+    });
+
+    it('sends a visitor to the login page, refuses a wrong password, and opens the Room page', async () => {
+      const { page, errors } = await openPage(browser);
+      try {
+        await page.goto('/');
+        await page.waitForURL((u) => u.pathname === '/login');
+        await page.getByRole('heading', { name: 'Parcelroom' }).waitFor();
+
+        await signIn(page, ADMIN.email, 'not the right password');
+        const alert = page.getByRole('alert');
+        await alert.waitFor();
+        expect(await alert.textContent()).toContain('Wrong email or password');
+        expect(new URL(page.url()).pathname).toBe('/login');
+
+        await signIn(page, ADMIN.email, ADMIN.password);
+        await page.waitForURL((u) => u.pathname === '/');
+        await page.getByRole('heading', { level: 1, name: 'Room' }).waitFor();
+
+        const status = page.getByRole('region', { name: 'System status' });
+        await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain(databaseLabel);
+        expect(await status.textContent()).toMatch(/Status\s*ok/);
+
+        const door = page.getByTestId('door-front');
+        await door.waitFor();
+        expect(await door.getByRole('heading').textContent()).toBe('Package room door');
+        // The first state badge is the strike ("unlocked" would also contain "locked").
+        const strike = door.locator('[data-state]').first();
+        await expect.poll(() => strike.textContent(), { timeout: 10_000 }).toBe('locked');
+        expect(await door.textContent()).toMatch(/Strike\s*locked/);
+
+        mkdirSync(RESULTS_DIR, { recursive: true });
+        await page.screenshot({ path: join(RESULTS_DIR, screenshot), fullPage: true });
+        expect(errors, 'uncaught errors in the page').toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('shows the admin the whole menu', async () => {
+      const { page, errors } = await openPage(browser);
+      try {
+        await page.goto('/');
+        await page.getByRole('heading', { level: 1, name: 'Room' }).waitFor();
+        expect(await menu(page)).toEqual(ADMIN_MENU);
+        const settings = await page.evaluate(async () => (await fetch('/api/settings')).status);
+        expect(settings).toBe(200);
+        expect(errors, 'uncaught errors in the page').toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('lets the admin add a resident on the Residents page', async () => {
+      const { page, errors } = await openPage(browser);
+      const name = `Ada Lovelace ${kind}`;
+      const unit = kind === 'pglite' ? '4B' : '12C';
+      try {
+        await page.goto('/');
+        await page
+          .getByRole('navigation', { name: 'Main' })
+          .getByRole('link', { name: 'Residents' })
+          .click();
+        await page.waitForURL((u) => u.pathname === '/residents');
+        await page.getByRole('heading', { level: 1, name: 'Residents' }).waitFor();
+
+        await page.getByLabel('Name', { exact: true }).fill(name);
+        await page.getByLabel('Unit', { exact: true }).fill(unit);
+        await page.getByRole('button', { name: 'Add resident' }).click();
+
+        const row = page.getByRole('row').filter({ hasText: name });
+        await row.waitFor();
+        const cells = (await row.getByRole('cell').allTextContents()).map((t) => t.trim());
+        expect(cells.slice(0, 2)).toEqual([name, unit]);
+        expect(await page.getByRole('status').textContent()).toContain(`Added ${name}`);
+
+        // It was stored, not only drawn: a reload lists it from the server.
+        await page.reload();
+        await page.getByRole('row').filter({ hasText: name }).waitFor();
+        expect(errors, 'uncaught errors in the page').toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('shows a staff member less, and the server refuses them /api/settings', async () => {
+      await browser.context.clearCookies();
+      const { page, errors } = await openPage(browser);
+      try {
+        // A deep link without a session goes to the login page and back after signing in.
+        await page.goto('/residents');
+        await page.waitForURL((u) => u.pathname === '/login');
+        expect(new URL(page.url()).searchParams.get('next')).toBe('/residents');
+        await signIn(page, STAFF.email, STAFF.password);
+        await page.waitForURL((u) => u.pathname === '/residents');
+        await page.getByRole('heading', { level: 1, name: 'Residents' }).waitFor();
+        // Staff may read residents but not add them.
+        expect(await page.getByRole('button', { name: 'Add resident' }).count()).toBe(0);
+
+        const items = await menu(page);
+        expect(items).toEqual(STAFF_MENU);
+        for (const hidden of ['Settings', 'Carrier codes', 'Audit']) {
+          expect(items).not.toContain(hidden);
+        }
+        const status = await page.evaluate(async () => {
+          const res = await fetch('/api/settings');
+          return { status: res.status, body: (await res.json()) as unknown };
+        });
+        expect(status).toEqual({
+          status: 403,
+          body: { error: { code: 'forbidden', message: expect.any(String) as string } },
+        });
+
+        // Typing the address of an admin page shows a notice, not the site configuration.
+        await page.goto('/settings');
+        await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+        await page.getByText('Settings are available to admins only.').waitFor();
+        expect(await page.getByRole('heading', { name: 'Site configuration' }).count()).toBe(0);
+        expect(errors, 'uncaught errors in the page').toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+  };
+}
+
+describe.skipIf(!chromiumPath)(
+  'console in Chromium, embedded PGlite',
+  consoleSuite('pglite', 'room.png'),
+);
+
+describe.skipIf(!chromiumPath || !pgBaseUrl)(
+  'console in Chromium, PostgreSQL',
+  consoleSuite('postgres', 'room-postgres.png'),
+);

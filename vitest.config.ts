@@ -1,0 +1,40 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers, one run: unit tests sit beside the code, integration tests in test/ talk to real
+// PGlite and PostgreSQL, end-to-end tests drive Debian's Chromium against a real server.
+export default defineConfig({
+  test: {
+    globalSetup: ['test/setup/global.setup.ts'],
+    reporters: ['default', 'json'],
+    outputFile: { json: '.test-results/results.json' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['{server,access,vision,db,hardware,scripts}/**/*.test.ts'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
