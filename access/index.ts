@@ -54,3 +54,44 @@ export {
   type FrameMeta,
   type WiegandLine,
 } from './wiegand.edges.ts';
+export type {
+  AccessEvent,
+  AccessEventType,
+  AlarmKind,
+  DecisionReason,
+  DenyReason,
+} from './access.events.ts';
+export {
+  createAccessDecider,
+  type AccessDecider,
+  type AccessDeciderOptions,
+  type Decision,
+  type KeypadOutcome,
+  type LockoutNotice,
+  type ReaderInfo,
+} from './access.decider.ts';
+export {
+  cardKey,
+  EMPTY_SNAPSHOT,
+  type AccessSnapshot,
+  type CardEntry,
+  type CarrierCodeEntry,
+} from './access.snapshot.ts';
+export {
+  createScheduleCheck,
+  type AccessSchedule,
+  type ScheduleWindow,
+  type Weekday,
+} from './access.schedule.ts';
+export { createKeypadGuard, type KeypadGuard, type KeypadGuardOptions } from './keypad.guard.ts';
+export {
+  createDoorMachine,
+  type DoorAlarm,
+  type DoorMachine,
+  type DoorMachineConfig,
+  type DoorMachineOptions,
+  type DoorMachineStatus,
+  type DoorPhase,
+  type GrantContext,
+  type GrantResult,
+} from './door.machine.ts';

@@ -82,7 +82,7 @@ async function migrateAll(db: Db, kind: DatabaseKind): Promise<void> {
     const { migrate } = await import('drizzle-orm/pglite/migrator');
     await migrate(db as never, { migrationsFolder: MIGRATIONS_DIR });
   } else {
-    const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+    const { migrate } = await import('drizzle-orm/node-postgres/migrator');
     await migrate(db as never, { migrationsFolder: MIGRATIONS_DIR });
   }
 }
@@ -90,20 +90,37 @@ async function migrateAll(db: Db, kind: DatabaseKind): Promise<void> {
 /** Opens the database and applies every migration not applied yet. */
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.url) {
-    const { default: postgres } = await import('postgres');
-    const { drizzle } = await import('drizzle-orm/postgres-js');
-    const client = postgres(opts.url, {
+    // node-postgres, not postgres.js: postgres.js 3.4.9 throws an uncatchable TypeError from a
+    // setImmediate when the server goes away mid-write (porsager/postgres#1154, #1208, no fix
+    // released), which would take the doors down with the database.
+    const { default: pg } = await import('pg');
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    const pool = new pg.Pool({
+      connectionString: opts.url,
       max: opts.poolSize ?? 10,
-      onnotice: (n) => opts.onNotice?.(String(n.message)),
-      connect_timeout: 10,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+      // No query may wait forever on a connection that died without a goodbye.
+      query_timeout: 30_000,
+      keepAlive: true,
     });
-    const db = drizzle({ client, schema }) as unknown as Db;
+    // An idle connection that dies (server restart, network) is reported here; without a
+    // listener node-postgres would crash the process. The pool replaces it on next use.
+    pool.on('error', (err) => opts.onNotice?.(`idle connection lost: ${err.message}`));
+    pool.on('connect', (client) => {
+      client.on('notice', (n) => opts.onNotice?.(String(n.message)));
+      // A checked-out connection (inside a transaction) that the server ends reports it here
+      // as well as to the query in flight, which rejects and is retried by its caller.
+      client.on('error', (err) => opts.onNotice?.(`connection lost: ${err.message}`));
+    });
+    const db = drizzle({ client: pool, schema }) as unknown as Db;
     try {
       await migrateAll(db, 'postgres');
     } catch (err) {
-      await client.end({ timeout: 1 });
+      await pool.end();
       throw err;
     }
+    let closed: Promise<void> | undefined;
     return {
       kind: 'postgres',
       db,
@@ -115,7 +132,12 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
           return false;
         }
       },
-      close: () => client.end({ timeout: 5 }),
+      // A connection stuck in a query must not hold shutdown open: give up after 5 s.
+      close: () =>
+        (closed ??= Promise.race([
+          pool.end(),
+          new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref()),
+        ])),
     };
   }
   const { PGlite } = await import('@electric-sql/pglite');

@@ -8,7 +8,7 @@ import type { Clock } from '../hardware/clock.ts';
 import type { AuthService } from './auth/auth.service.ts';
 import type { LoginLimiter } from './auth/login.limiter.ts';
 import type { SiteConfig } from './config/index.ts';
-import type { DoorBoard } from './doors/door.board.ts';
+import type { DoorRuntime } from './doors/door.runtime.ts';
 import { auditWrites } from './http/audit.middleware.ts';
 import { resolvePrincipal } from './http/auth.middleware.ts';
 import type { AppEnv } from './http/context.ts';
@@ -18,6 +18,9 @@ import { privateAuthRoutes, publicAuthRoutes } from './routes/auth.routes.ts';
 import { residentRoutes } from './routes/residents.routes.ts';
 import { staffRoutes } from './routes/staff.routes.ts';
 import { systemRoutes } from './routes/system.routes.ts';
+import { carrierCodeRoutes } from './routes/carrier-codes.routes.ts';
+import { doorRoutes } from './routes/doors.routes.ts';
+import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
 import { newId } from '../db/index.ts';
 
 export interface AppDeps {
@@ -32,7 +35,13 @@ export interface AppDeps {
   version: string;
   auth: AuthService;
   loginLimiter: LoginLimiter;
-  doors: DoorBoard;
+  doors: DoorRuntime;
+  /** Live access events and door changes for the console's stream. */
+  live: LiveFeed;
+  /** Keyed hash of a carrier or pickup code. */
+  hashCode: (code: string) => string;
+  /** Cards or codes changed: the doors should re-read their snapshot. */
+  onAccessChange: () => Promise<unknown>;
   analytics: { state: 'on' | 'off'; reason?: string };
   /** Built console (web/build); null serves a notice instead. */
   webDir: string | null;
@@ -104,7 +113,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   api.use('*', auditWrites({ db: deps.db, siteId, clock: deps.clock, log: deps.log }));
   api.route('/auth', publicAuthRoutes(authDeps));
   api.route('/auth', privateAuthRoutes(authDeps));
-  api.route('/', residentRoutes({ db: deps.db, siteId, clock: deps.clock }));
+  api.route(
+    '/',
+    residentRoutes({ db: deps.db, siteId, clock: deps.clock, onChange: deps.onAccessChange }),
+  );
+  api.route('/', doorRoutes({ doors: deps.doors }));
+  api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));
+  api.route(
+    '/',
+    carrierCodeRoutes({
+      db: deps.db,
+      siteId,
+      clock: deps.clock,
+      doorIds: deps.site.doors.map((d) => d.id),
+      codeLength: deps.site.access.carrierCodeLength,
+      hashCode: deps.hashCode,
+      onChange: deps.onAccessChange,
+    }),
+  );
   api.route('/', staffRoutes({ db: deps.db, siteId, clock: deps.clock, auth: deps.auth }));
   api.route(
     '/',
@@ -113,7 +139,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       siteId,
       site: deps.site,
       siteSource: deps.siteSource,
-      doors: deps.doors,
     }),
   );
   api.all('*', (c) =>

@@ -5,5 +5,6 @@ export { createLogger, memoryLogger, type Logger } from './log/logger.ts';
 export { createAuthService, type AuthService, type Principal } from './auth/auth.service.ts';
 export { createLoginLimiter, type LoginLimiter } from './auth/login.limiter.ts';
 export { ROLES, PERMISSIONS, can, type Role, type Permission } from './auth/roles.ts';
-export { createDoorBoard, type DoorBoard, type DoorStatus } from './doors/door.board.ts';
+export { createDoorRuntime, type DoorRuntime, type DoorStatus } from './doors/door.runtime.ts';
+export { composeServices, type Composed, type ComposeOptions } from './compose.ts';
 export { syncSite } from './site.sync.ts';

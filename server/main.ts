@@ -5,13 +5,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import { openDatabase, DatabaseLockedError, type Database } from '../db/index.ts';
 import { systemClock, type Clock } from '../hardware/clock.ts';
 import { WEB_BUILD_DIR } from '../web/index.ts';
-import { createApp } from './app.ts';
-import { createAuthService } from './auth/auth.service.ts';
-import { createLoginLimiter } from './auth/login.limiter.ts';
+import type { AuthService } from './auth/auth.service.ts';
+import { composeServices, type Composed } from './compose.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/index.ts';
-import { createDoorBoard, type DoorBoard } from './doors/door.board.ts';
 import { createLogger, type Logger } from './log/logger.ts';
-import { syncSite } from './site.sync.ts';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -44,19 +41,9 @@ export async function startServer(
     onNotice: (m) => log.debug('database notice', { message: m }),
   });
   log.info('database ready', { kind: database.kind });
-  let doors: DoorBoard | undefined;
+  let composed: Composed | undefined;
   let server: ServerType | undefined;
   try {
-    await syncSite(database.db, site, new Date(clock.now()));
-    const auth = createAuthService({
-      db: database.db,
-      siteId: site.site.id,
-      clock,
-      sessionIdleMs: settings.PARCELROOM_SESSION_HOURS * 3_600_000,
-    });
-    await ensureAdmin(auth, config, dataDir, log);
-    doors = createDoorBoard(site, clock);
-
     const analytics = settings.PARCELROOM_MODEL
       ? { state: 'off' as const, reason: 'the vision pipeline is not part of this build yet' }
       : {
@@ -64,24 +51,22 @@ export async function startServer(
           reason: 'no detector model configured (set PARCELROOM_MODEL to a YOLOX-nano .onnx file)',
         };
     log.info('analytics off', { reason: analytics.reason });
-
-    const app = createApp({
-      db: database.db,
-      dbKind: database.kind,
-      ping: () => database.ping(),
+    composed = await composeServices({
       site,
       siteSource: config.siteSource,
+      database,
+      dataDir,
       clock,
       log,
       version: VERSION,
-      auth,
-      loginLimiter: createLoginLimiter({ clock }),
-      doors,
-      analytics,
-      webDir: opts.webDir === undefined ? WEB_BUILD_DIR : opts.webDir,
+      secret: settings.PARCELROOM_SECRET,
+      sessionIdleMs: settings.PARCELROOM_SESSION_HOURS * 3_600_000,
       secureCookies: settings.PARCELROOM_SECURE_COOKIES,
+      webDir: opts.webDir === undefined ? WEB_BUILD_DIR : opts.webDir,
+      analytics,
     });
-
+    await ensureAdmin(composed.auth, config, dataDir, log);
+    const app = composed.app;
     server = await new Promise<ServerType>((resolveListen, reject) => {
       const s = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST }, () =>
         resolveListen(s),
@@ -89,7 +74,7 @@ export async function startServer(
       s.once('error', reject);
     });
   } catch (err) {
-    await doors?.close();
+    await composed?.close();
     await database.close();
     throw err;
   }
@@ -98,7 +83,7 @@ export async function startServer(
 
   let closing: Promise<void> | undefined;
   const runningServer = server;
-  const runningDoors = doors;
+  const services = composed;
   return {
     url,
     close: () =>
@@ -108,7 +93,7 @@ export async function startServer(
           // Keep-alive sockets of browsers would hold close() open; end them.
           (runningServer as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        await runningDoors.close();
+        await services.close();
         await database.close();
         log.info('stopped');
       })()),
@@ -116,7 +101,7 @@ export async function startServer(
 }
 
 async function ensureAdmin(
-  auth: ReturnType<typeof createAuthService>,
+  auth: AuthService,
   config: LoadedConfig,
   dataDir: string,
   log: Logger,

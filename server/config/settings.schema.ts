@@ -29,6 +29,13 @@ export const settingsSchema = z.object({
     .max(256)
     .optional()
     .describe('Password of that admin account (at least 12 characters).'),
+  PARCELROOM_SECRET: z
+    .string()
+    .min(32, 'at least 32 characters')
+    .optional()
+    .describe(
+      'Key that hashes carrier and pickup codes; unset = a random key kept in DATA_DIR/site-secret.key.',
+    ),
   PARCELROOM_MODEL: z.string().min(1).optional().describe("Path of the detector's ONNX model."),
   PARCELROOM_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'])

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUILTIN_FORMATS, validateFormat } from '../../access/wiegand.formats.ts';
 
 /**
  * The site file: what a building has (doors, readers, cameras, storage) and how the box talks to
@@ -74,7 +75,34 @@ const mqttDoorDriver = z
       .string()
       .min(1)
       .max(200)
+      .refine((t) => !/[+#]/.test(t) && !t.includes('\0'), 'no MQTT wildcards (+, #) or NUL')
       .describe('Base topic of the controller (e.g. the Tasmota topic or esp-rfid base).'),
+    fullTopic: z
+      .string()
+      .max(200)
+      .optional()
+      .describe('tasmota: the device FullTopic (default %prefix%/%topic%/).'),
+    relay: z.int().min(1).max(32).default(1).describe('tasmota: relay of the strike (POWER<n>).'),
+    contactSwitch: z
+      .int()
+      .min(0)
+      .max(32)
+      .default(1)
+      .describe('tasmota: switch wired to the door contact (0 = none).'),
+    rexSwitch: z
+      .int()
+      .min(0)
+      .max(32)
+      .default(2)
+      .describe('tasmota: switch wired to the REX button (0 = none).'),
+    doorIp: z
+      .ipv4()
+      .optional()
+      .describe('esp-rfid: device IP every command carries; learned from its heartbeat if unset.'),
+    uidBits: z
+      .union([z.literal(26), z.literal(34)])
+      .optional()
+      .describe('esp-rfid: Wiegand frame length, to rebuild frames from the UIDs it sends.'),
   })
   .describe('Door controller over MQTT (ESPHome, Tasmota, esp-rfid or generic topics).');
 
@@ -242,6 +270,107 @@ const storageSchema = z
   })
   .describe('Where parcels are put.');
 
+const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$/, 'HH:MM (00:00-24:00)');
+
+const customFormatSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/)
+      .describe('Format id used when enrolling cards, e.g. "ACME-40".'),
+    name: z.string().min(1).max(80).describe('Human name of the format.'),
+    bits: z.int().min(9).max(128).describe('Frame length in bits.'),
+    fields: z
+      .strictObject({
+        facility: z
+          .strictObject({
+            start: z.int().min(0).describe('First bit (bit 0 is sent first).'),
+            length: z.int().min(1).max(53).describe('Number of bits.'),
+          })
+          .optional()
+          .describe('Facility (site) code bits, if the format has one.'),
+        card: z
+          .strictObject({
+            start: z.int().min(0).describe('First bit (bit 0 is sent first).'),
+            length: z.int().min(1).max(53).describe('Number of bits.'),
+          })
+          .describe('Card number bits.'),
+      })
+      .describe('Where the numbers sit in the frame.'),
+    parity: z
+      .array(
+        z.strictObject({
+          bit: z.int().min(0).describe('Position of the parity bit.'),
+          kind: z.enum(['even', 'odd']).describe('Even or odd parity.'),
+          over: z.array(z.int().min(0)).min(1).describe('Bits the parity covers.'),
+        }),
+      )
+      .describe('Parity bits, checked in order.'),
+  })
+  .describe('A card format of this site beyond the built-in ones.');
+
+const accessSchema = z
+  .strictObject({
+    carrierCodeLength: z
+      .int()
+      .min(6)
+      .max(12)
+      .default(6)
+      .describe('Digits in a generated carrier delivery code.'),
+    keypadMaxFailures: z
+      .int()
+      .min(2)
+      .max(50)
+      .default(5)
+      .describe('Wrong PINs on one keypad inside the window that lock it.'),
+    keypadWindowMs: z
+      .int()
+      .min(1_000)
+      .max(3_600_000)
+      .default(60_000)
+      .describe('Window in which wrong PINs are counted, in ms.'),
+    keypadLockMs: z
+      .int()
+      .min(10_000)
+      .max(86_400_000)
+      .default(300_000)
+      .describe('First lockout, in ms; each further lockout within a day doubles it.'),
+    keypadMaxLockMs: z
+      .int()
+      .min(60_000)
+      .max(7 * 86_400_000)
+      .default(86_400_000)
+      .describe('Longest lockout, in ms.'),
+    interKeyTimeoutMs: z
+      .int()
+      .min(1_000)
+      .max(60_000)
+      .default(5_000)
+      .describe('A pause longer than this between keys discards the half-typed PIN, in ms.'),
+    snapshotRefreshMs: z
+      .int()
+      .min(500)
+      .max(600_000)
+      .default(5_000)
+      .describe('How often the door re-reads cards and codes from the database, in ms.'),
+    schedule: z
+      .array(
+        z.strictObject({
+          days: z
+            .array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']))
+            .min(1)
+            .describe('Weekdays of this window.'),
+          from: hhmm.describe('Opens at (site time zone).'),
+          to: hhmm.describe('Closes at (site time zone, exclusive).'),
+        }),
+      )
+      .optional()
+      .describe('When residents and carriers may enter (staff always may); unset = any time.'),
+    formats: z.array(customFormatSchema).default([]).describe('Extra Wiegand card formats.'),
+  })
+  .prefault({})
+  .describe('Door access rules of the site.');
+
 export const siteSchema = z
   .strictObject({
     site: z
@@ -266,6 +395,7 @@ export const siteSchema = z
       })
       .prefault({})
       .describe('The building this box serves.'),
+    access: accessSchema,
     doors: z.array(doorSchema).min(1).max(64).describe('Doors into the package room.'),
     readers: z.array(readerSchema).max(128).default([]).describe('Card readers and keypads.'),
     cameras: z.array(cameraSchema).max(32).default([]).describe('Cameras.'),
@@ -285,6 +415,20 @@ export const siteSchema = z
         seen.add(item.id);
       });
     };
+    site.access.formats.forEach((f, i) => {
+      if (BUILTIN_FORMATS.some((b) => b.id === f.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'formats', i, 'id'],
+          message: `'${f.id}' is a built-in format`,
+        });
+      for (const issue of validateFormat(f))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'formats', i, ...issue.path],
+          message: issue.message,
+        });
+    });
     unique(site.doors, 'doors');
     unique(site.readers, 'readers');
     unique(site.cameras, 'cameras');

@@ -67,7 +67,12 @@ function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
-export function residentRoutes(deps: { db: Db; siteId: string; clock: Clock }) {
+export function residentRoutes(deps: {
+  db: Db;
+  siteId: string;
+  clock: Clock;
+  onChange: () => Promise<unknown>;
+}) {
   const { db, siteId, clock } = deps;
   const formats = createFormatRegistry();
   const app = new Hono<AppEnv>();
@@ -217,6 +222,7 @@ export function residentRoutes(deps: { db: Db; siteId: string; clock: Clock }) {
         throw new ApiError(409, 'duplicate_card', 'this card is already enrolled', 'cardNumber');
       throw err;
     }
+    await deps.onChange();
     c.set('audit', {
       action: 'credential.create',
       targetType: 'credential',
@@ -239,6 +245,7 @@ export function residentRoutes(deps: { db: Db; siteId: string; clock: Clock }) {
       .where(and(eq(credentials.id, id), eq(credentials.siteId, siteId)))
       .returning({ id: credentials.id });
     if (updated.length === 0) throw notFound('credential');
+    await deps.onChange();
     c.set('audit', { action: 'credential.revoke', targetType: 'credential', targetId: id });
     return c.json({ id, status: 'revoked' });
   });

@@ -5,8 +5,7 @@ import { staffAuditLog, type Db } from '../../db/index.ts';
 import type { SiteConfig } from '../config/index.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
-import { ApiError, readBody, readQuery } from '../http/errors.ts';
-import type { DoorBoard } from '../doors/door.board.ts';
+import { ApiError, readQuery } from '../http/errors.ts';
 
 /** Secrets never leave the box through the API, not even to an admin. */
 export function redactSite(site: SiteConfig): unknown {
@@ -25,14 +24,11 @@ const auditQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
-const contactBody = z.strictObject({ state: z.enum(['open', 'closed']) });
-
 export function systemRoutes(deps: {
   db: Db;
   siteId: string;
   site: SiteConfig;
   siteSource: string;
-  doors: DoorBoard;
 }) {
   const app = new Hono<AppEnv>();
 
@@ -79,33 +75,6 @@ export function systemRoutes(deps: {
           }
         : {}),
     });
-  });
-
-  app.get('/doors', requirePermission('doors:read'), (c) =>
-    c.json(
-      deps.doors.list().map(({ id, name, strike, contact, alarms }) => ({
-        id,
-        name,
-        strike,
-        contact,
-        alarms,
-      })),
-    ),
-  );
-
-  // Simulated hardware: only for doors whose driver is 'sim'.
-  app.post('/sim/doors/:id/contact', requirePermission('sim:drive'), async (c) => {
-    const sim = deps.doors.sim(c.req.param('id'));
-    if (!sim) throw new ApiError(404, 'not_found', 'no simulated door with this id');
-    const body = await readBody(c, contactBody);
-    sim.sensor.setContact(body.state);
-    return c.json({ ok: true });
-  });
-  app.post('/sim/doors/:id/rex', requirePermission('sim:drive'), (c) => {
-    const sim = deps.doors.sim(c.req.param('id'));
-    if (!sim) throw new ApiError(404, 'not_found', 'no simulated door with this id');
-    sim.sensor.pressRex();
-    return c.json({ ok: true });
   });
 
   return app;

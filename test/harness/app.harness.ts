@@ -1,14 +1,14 @@
 import { inject } from 'vitest';
 import { openDatabase, type Database } from '../../db/index.ts';
 import { manualClock, type ManualClock } from '../../hardware/clock.ts';
-import { createApp } from '../../server/app.ts';
-import { createAuthService, type AuthService } from '../../server/auth/auth.service.ts';
-import { createLoginLimiter } from '../../server/auth/login.limiter.ts';
+import type { AuthService } from '../../server/auth/auth.service.ts';
 import type { Role } from '../../server/auth/roles.ts';
+import { composeServices, type Composed } from '../../server/compose.ts';
 import { demoSite, parseSite, type SiteConfig } from '../../server/config/index.ts';
-import { createDoorBoard, type DoorBoard } from '../../server/doors/door.board.ts';
+import type { DriverFactory } from '../../server/doors/door.drivers.ts';
+import type { DoorRuntime } from '../../server/doors/door.runtime.ts';
 import { memoryLogger } from '../../server/log/logger.ts';
-import { syncSite } from '../../server/site.sync.ts';
+import { makeTempDir } from './temp-dir.ts';
 import { createDatabase, uniqueDatabaseName } from './postgres.server.ts';
 import { requireProvided } from './requirements.ts';
 
@@ -35,12 +35,14 @@ export const PASSWORDS: Record<Role, string> = {
 };
 
 export interface TestApp {
-  app: ReturnType<typeof createApp>;
+  app: Composed['app'];
+  services: Composed;
   database: Database;
   clock: ManualClock;
   auth: AuthService;
   site: SiteConfig;
-  doors: DoorBoard;
+  doors: DoorRuntime;
+  dataDir: string;
   log: ReturnType<typeof memoryLogger>;
   users: Record<Role, { id: string; email: string }>;
   /** Signs in through the API and returns the Cookie header to send. */
@@ -56,42 +58,39 @@ export interface TestApp {
 
 export async function createTestApp(
   kind: DbKind,
-  opts: { site?: SiteConfig; sessionIdleMs?: number } = {},
+  opts: {
+    site?: SiteConfig;
+    sessionIdleMs?: number;
+    drivers?: DriverFactory;
+    clockStart?: number;
+  } = {},
 ): Promise<TestApp> {
   const database = await openTestDatabase(kind);
-  const clock = manualClock(Date.UTC(2026, 10, 21, 9, 0, 0));
+  const clock = manualClock(opts.clockStart ?? Date.UTC(2026, 10, 21, 9, 0, 0));
   const site = opts.site ?? parseSite(demoSite(), 'demo');
-  await syncSite(database.db, site, new Date(clock.now()));
-  const auth = createAuthService({
-    db: database.db,
-    siteId: site.site.id,
+  const tmp = await makeTempDir('parcelroom-app');
+  const log = memoryLogger();
+  const services = await composeServices({
+    site,
+    siteSource: 'demo',
+    database,
+    dataDir: tmp.path,
     clock,
+    log,
+    version: 'test',
     sessionIdleMs: opts.sessionIdleMs ?? 12 * 3_600_000,
+    secureCookies: 'never',
+    webDir: null,
+    analytics: { state: 'off', reason: 'test' },
+    ...(opts.drivers ? { drivers: opts.drivers } : {}),
   });
+  const { app, auth } = services;
   const users = {} as Record<Role, { id: string; email: string }>;
   for (const role of ['staff', 'manager', 'admin'] as const) {
     const email = `${role}@example.test`;
     const user = await auth.createStaff({ email, name: role, role, password: PASSWORDS[role] });
     users[role] = { id: user.id, email };
   }
-  const log = memoryLogger();
-  const doors = createDoorBoard(site, clock);
-  const app = createApp({
-    db: database.db,
-    dbKind: database.kind,
-    ping: () => database.ping(),
-    site,
-    siteSource: 'demo',
-    clock,
-    log,
-    version: 'test',
-    auth,
-    loginLimiter: createLoginLimiter({ clock }),
-    doors,
-    analytics: { state: 'off', reason: 'test' },
-    webDir: null,
-    secureCookies: 'never',
-  });
   const call: TestApp['call'] = (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.body !== undefined) headers['content-type'] ??= 'application/json';
@@ -109,11 +108,13 @@ export async function createTestApp(
   };
   return {
     app,
+    services,
     database,
     clock,
     auth,
     site,
-    doors,
+    doors: services.doors,
+    dataDir: tmp.path,
     log,
     users,
     call,
@@ -127,8 +128,9 @@ export async function createTestApp(
       return cookie.split(';')[0]!;
     },
     async close() {
-      await doors.close();
+      await services.close();
       await database.close();
+      await tmp.cleanup();
     },
   };
 }

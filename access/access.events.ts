@@ -1,0 +1,63 @@
+/**
+ * What the door side of the box reports: every decision, door transition and alarm. Plain data,
+ * made by access/ and hardware/, stored by the server (journal → database) and streamed to the
+ * console. `id` is made where the event happens, so a replay after an outage stores it once.
+ */
+export type AccessEventType =
+  | 'access'
+  | 'door_unlocked'
+  | 'door_relocked'
+  | 'door_opened'
+  | 'door_closed'
+  | 'no_entry'
+  | 'rex'
+  | 'forced_open'
+  | 'held_open_warning'
+  | 'held_open'
+  | 'alarm_cleared'
+  | 'offline'
+  | 'online'
+  | 'tamper'
+  | 'keypad_lockout'
+  | 'strike_fault'
+  | 'reader_error'
+  | 'package_checked_in'
+  | 'package_picked_up';
+
+export type DenyReason =
+  | 'unknown_credential'
+  | 'revoked'
+  | 'holder_inactive'
+  | 'outside_window'
+  | 'outside_schedule'
+  | 'uses_exhausted'
+  | 'wrong_door'
+  | 'parity_error'
+  | 'unknown_format'
+  | 'malformed_frame'
+  | 'key_integrity'
+  | 'keypad_locked'
+  | 'no_keypad'
+  | 'door_fault';
+
+export type DecisionReason = 'granted' | DenyReason;
+
+export type AlarmKind = 'forced_open' | 'held_open' | 'offline' | 'tamper' | 'keypad_lockout';
+
+export interface AccessEvent {
+  id: string;
+  /** Epoch ms from the injected Clock. */
+  at: number;
+  type: AccessEventType;
+  doorId?: string;
+  readerId?: string;
+  decision?: 'granted' | 'denied';
+  reason?: string;
+  residentId?: string;
+  staffId?: string;
+  credentialId?: string;
+  carrierCodeId?: string;
+  packageId?: string;
+  cameraId?: string;
+  details?: Record<string, unknown>;
+}

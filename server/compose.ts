@@ -1,0 +1,174 @@
+import { join } from 'node:path';
+import {
+  createAccessDecider,
+  createFormatRegistry,
+  type AccessEvent,
+  type WiegandFormat,
+} from '../access/index.ts';
+import type { Database } from '../db/index.ts';
+import { systemClock, type Clock } from '../hardware/clock.ts';
+import { createApp } from './app.ts';
+import { codeHasher, loadSiteSecret } from './access/site.secret.ts';
+import { createSnapshotRefresher, type SnapshotRefresher } from './access/snapshot.refresher.ts';
+import { createAuthService, type AuthService } from './auth/auth.service.ts';
+import { createLoginLimiter } from './auth/login.limiter.ts';
+import type { SiteConfig } from './config/index.ts';
+import { createDriverFactory, type DriverFactory } from './doors/door.drivers.ts';
+import { createDoorRuntime, type DoorRuntime } from './doors/door.runtime.ts';
+import { createEventJournal, type EventJournal } from './events/event.journal.ts';
+import { createDbEventSink } from './events/event.sink.ts';
+import type { Logger } from './log/logger.ts';
+import { eventView, type LiveFeed, type LiveMessage } from './routes/events.routes.ts';
+import { syncSite } from './site.sync.ts';
+
+export interface ComposeOptions {
+  site: SiteConfig;
+  siteSource: string;
+  database: Database;
+  dataDir: string;
+  /** Domain time: grants, alarms, lockouts, sessions. */
+  clock: Clock;
+  /** Time for I/O pacing (journal group commit, retry backoff); the system clock by default. */
+  ioClock?: Clock;
+  log: Logger;
+  version: string;
+  secret?: string | undefined;
+  sessionIdleMs: number;
+  secureCookies: 'auto' | 'always' | 'never';
+  webDir: string | null;
+  analytics: { state: 'on' | 'off'; reason?: string };
+  drivers?: DriverFactory;
+}
+
+export interface Composed {
+  app: ReturnType<typeof createApp>;
+  auth: AuthService;
+  doors: DoorRuntime;
+  journal: EventJournal;
+  snapshot: SnapshotRefresher;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds every service of a running box around an open database. Shared by `npm start` and the
+ * tests, so the tests exercise the same wiring the building runs.
+ */
+export async function composeServices(o: ComposeOptions): Promise<Composed> {
+  const { site, database, clock, log } = o;
+  const siteId = site.site.id;
+  await syncSite(database.db, site, new Date(clock.now()));
+
+  const hashCode = codeHasher(loadSiteSecret(o.dataDir, o.secret));
+  const journal = await createEventJournal({
+    dir: join(o.dataDir, 'journal'),
+    clock: o.ioClock ?? systemClock(),
+    log: log.child({ component: 'journal' }),
+    sink: createDbEventSink(database.db, siteId),
+    retry: { minMs: 250, maxMs: 10_000 },
+  });
+
+  // The decider reports keypad lockouts to the doors, which are made after it.
+  const lockouts: { doors?: DoorRuntime } = {};
+  const decider = createAccessDecider({
+    clock,
+    formats: createFormatRegistry(site.access.formats as WiegandFormat[]),
+    readers: site.readers.map((r) => ({
+      readerId: r.id,
+      doorId: r.doorId,
+      keypad: r.keypad,
+      maxPinLength: r.maxPinLength,
+    })),
+    hashCode,
+    ...(site.access.schedule
+      ? { schedule: { timezone: site.site.timezone, windows: site.access.schedule } }
+      : {}),
+    keypad: {
+      maxFailures: site.access.keypadMaxFailures,
+      windowMs: site.access.keypadWindowMs,
+      lockMs: site.access.keypadLockMs,
+      maxLockMs: site.access.keypadMaxLockMs,
+    },
+    interKeyTimeoutMs: site.access.interKeyTimeoutMs,
+    onLockout: (n) => lockouts.doors?.keypadLocked(n),
+  });
+  const snapshot = createSnapshotRefresher({
+    db: database.db,
+    siteId,
+    clock,
+    log,
+    decider,
+    intervalMs: site.access.snapshotRefreshMs,
+  });
+  await snapshot.start();
+
+  const record = (e: AccessEvent) => {
+    journal
+      .append(e)
+      .catch((err: unknown) => log.error('access event not journalled', { err, event: e.id }));
+  };
+  const doors = createDoorRuntime({
+    site,
+    clock,
+    log,
+    decider,
+    drivers: o.drivers ?? createDriverFactory({ clock, log }),
+    record,
+  });
+  lockouts.doors = doors;
+  await doors.start();
+
+  const liveListeners = new Set<(m: LiveMessage) => void>();
+  const fanOut = (m: LiveMessage) => {
+    for (const l of liveListeners) l(m);
+  };
+  const unsubJournal = journal.subscribe((e) => fanOut({ kind: 'event', event: eventView(e) }));
+  const unsubDoors = doors.onStatus((door) => fanOut({ kind: 'door', door }));
+  const live: LiveFeed = {
+    subscribe(listener) {
+      liveListeners.add(listener);
+      return () => liveListeners.delete(listener);
+    },
+  };
+
+  const auth = createAuthService({
+    db: database.db,
+    siteId,
+    clock,
+    sessionIdleMs: o.sessionIdleMs,
+  });
+  const app = createApp({
+    db: database.db,
+    dbKind: database.kind,
+    ping: () => database.ping(),
+    site,
+    siteSource: o.siteSource,
+    clock,
+    log,
+    version: o.version,
+    auth,
+    loginLimiter: createLoginLimiter({ clock }),
+    doors,
+    live,
+    hashCode,
+    onAccessChange: () => snapshot.refresh(),
+    analytics: o.analytics,
+    webDir: o.webDir,
+    secureCookies: o.secureCookies,
+  });
+
+  return {
+    app,
+    auth,
+    doors,
+    journal,
+    snapshot,
+    async close() {
+      unsubJournal();
+      unsubDoors();
+      snapshot.stop();
+      await doors.close();
+      decider.close();
+      await journal.close();
+    },
+  };
+}

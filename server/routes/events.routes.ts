@@ -1,0 +1,150 @@
+import { and, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import type { AccessEvent } from '../../access/index.ts';
+import { accessEvents, type AccessEventRow, type Db } from '../../db/index.ts';
+import { requirePermission } from '../http/auth.middleware.ts';
+import type { AppEnv } from '../http/context.ts';
+import { ApiError, readQuery } from '../http/errors.ts';
+
+/** The contract's event shape, from a stored row or a live event. */
+export interface EventView {
+  id: string;
+  at: string;
+  type: string;
+  doorId: string | null;
+  readerId?: string;
+  decision?: 'granted' | 'denied';
+  reason?: string;
+  residentId?: string;
+  staffId?: string;
+  credentialId?: string;
+  carrierCodeId?: string;
+  packageId?: string;
+  details: Record<string, unknown>;
+}
+
+export function eventView(e: AccessEvent | AccessEventRow): EventView {
+  const at = typeof e.at === 'number' ? new Date(e.at) : e.at;
+  const opt = <K extends string>(k: K, v: string | null | undefined) =>
+    v === null || v === undefined ? {} : ({ [k]: v } as Record<K, string>);
+  return {
+    id: e.id,
+    at: at.toISOString(),
+    type: e.type,
+    doorId: e.doorId ?? null,
+    ...opt('readerId', e.readerId),
+    ...(e.decision ? { decision: e.decision } : {}),
+    ...opt('reason', e.reason),
+    ...opt('residentId', e.residentId),
+    ...opt('staffId', e.staffId),
+    ...opt('credentialId', e.credentialId),
+    ...opt('carrierCodeId', e.carrierCodeId),
+    ...opt('packageId', e.packageId),
+    details: (e.details ?? {}) as Record<string, unknown>,
+  };
+}
+
+export type LiveMessage = { kind: 'event'; event: EventView } | { kind: 'door'; door: unknown };
+
+export interface LiveFeed {
+  subscribe(listener: (m: LiveMessage) => void): () => void;
+}
+
+const isoTime = z.iso.datetime({ offset: true });
+const listQuery = z.strictObject({
+  doorId: z.string().max(64).optional(),
+  type: z.string().max(40).optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  residentId: z.string().max(64).optional(),
+  carrierCodeId: z.string().max(64).optional(),
+  decision: z.enum(['granted', 'denied']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export function eventRoutes(deps: {
+  db: Db;
+  siteId: string;
+  live: LiveFeed;
+  heartbeatMs?: number;
+}) {
+  const app = new Hono<AppEnv>();
+
+  app.get('/events', requirePermission('events:read'), async (c) => {
+    const q = readQuery(c, listQuery);
+    const where: SQL[] = [eq(accessEvents.siteId, deps.siteId)];
+    if (q.doorId) where.push(eq(accessEvents.doorId, q.doorId));
+    if (q.type) where.push(eq(accessEvents.type, q.type));
+    if (q.residentId) where.push(eq(accessEvents.residentId, q.residentId));
+    if (q.carrierCodeId) where.push(eq(accessEvents.carrierCodeId, q.carrierCodeId));
+    if (q.decision) where.push(eq(accessEvents.decision, q.decision));
+    if (q.from) where.push(gte(accessEvents.at, new Date(q.from)));
+    if (q.to) where.push(lte(accessEvents.at, new Date(q.to)));
+    if (q.cursor) {
+      const [atIso, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
+      const at = new Date(atIso ?? '');
+      if (!id || Number.isNaN(at.getTime()))
+        throw new ApiError(400, 'invalid_query', 'bad cursor', 'cursor');
+      where.push(
+        or(lt(accessEvents.at, at), and(eq(accessEvents.at, at), lt(accessEvents.id, id)))!,
+      );
+    }
+    const rows = await deps.db
+      .select()
+      .from(accessEvents)
+      .where(and(...where))
+      .orderBy(desc(accessEvents.at), desc(accessEvents.id))
+      .limit(q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return c.json({
+      items: page.map(eventView),
+      ...(rows.length > q.limit && last
+        ? { nextCursor: Buffer.from(`${last.at.toISOString()}|${last.id}`).toString('base64url') }
+        : {}),
+    });
+  });
+
+  // Live stream for the console: access events as they happen and door status changes.
+  app.get('/events/stream', requirePermission('events:read'), (c) =>
+    streamSSE(c, async (stream) => {
+      const queue: LiveMessage[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = deps.live.subscribe((m) => {
+        queue.push(m);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      try {
+        await stream.writeSSE({ event: 'hello', data: '{}' });
+        while (!stream.aborted && !stream.closed) {
+          const next = queue.shift();
+          if (next) {
+            await stream.writeSSE({
+              event: next.kind,
+              data: JSON.stringify(next.kind === 'event' ? next.event : next.door),
+            });
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, deps.heartbeatMs ?? 15_000).unref();
+          });
+          wake = undefined;
+          if (queue.length === 0 && !stream.aborted)
+            await stream.writeSSE({ event: 'ping', data: '{}' });
+        }
+      } finally {
+        unsubscribe();
+      }
+    }),
+  );
+
+  return app;
+}
