@@ -46,6 +46,8 @@ export interface AppDeps {
   /** Built console (web/build); null serves a notice instead. */
   webDir: string | null;
   secureCookies: 'auto' | 'always' | 'never';
+  /** Extra parts of /api/health (journal backlog, drivers). */
+  status?: () => Record<string, unknown>;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
 }
@@ -93,6 +95,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         version: deps.version,
         site: { id: siteId, name: deps.site.site.name },
         analytics: deps.analytics,
+        ...deps.status?.(),
         ...(dbOk ? {} : { problems: ['database unreachable'] }),
       },
       dbOk ? 200 : 503,

@@ -101,11 +101,15 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
   });
   await snapshot.start();
 
-  const record = (e: AccessEvent) => {
-    journal
-      .append(e)
-      .catch((err: unknown) => log.error('access event not journalled', { err, event: e.id }));
-  };
+  // Resolves true once the event is durable in the journal; never rejects.
+  const record = (e: AccessEvent): Promise<boolean> =>
+    journal.append(e).then(
+      () => true,
+      (err: unknown) => {
+        log.error('access event not journalled', { err, event: e.id, type: e.type });
+        return false;
+      },
+    );
   const doors = createDoorRuntime({
     site,
     clock,
@@ -152,6 +156,16 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     hashCode,
     onAccessChange: () => snapshot.refresh(),
     analytics: o.analytics,
+    status: () => {
+      const j = journal.stats();
+      return {
+        journal: {
+          backlog: j.backlog,
+          oldestPendingAgeMs: j.oldestPendingAgeMs,
+          outageSince: j.outageSince === null ? null : new Date(j.outageSince).toISOString(),
+        },
+      };
+    },
     webDir: o.webDir,
     secureCookies: o.secureCookies,
   });

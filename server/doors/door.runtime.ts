@@ -31,8 +31,8 @@ export interface DoorStatus {
 }
 
 export type ReaderOutcome =
-  | { kind: 'decision'; decision: Decision }
-  | { kind: 'keypad'; outcome: KeypadOutcome }
+  | { kind: 'decision'; decision: Decision; eventId: string }
+  | { kind: 'keypad'; outcome: KeypadOutcome; eventId?: string }
   | { kind: 'fault'; reason: string };
 
 interface DoorEntry {
@@ -65,8 +65,11 @@ export interface DoorRuntimeDeps {
   log: Logger;
   decider: AccessDecider;
   drivers: DriverFactory;
-  /** Every access event goes here (journal → database → live stream). Must not throw. */
-  record: (event: AccessEvent) => void;
+  /**
+   * Every access event goes here (journal → database → live stream). Resolves true once the
+   * event is durable; never rejects.
+   */
+  record: (event: AccessEvent) => Promise<boolean>;
 }
 
 /**
@@ -143,7 +146,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
     });
 
   /** A decision that grants opens the strike before anything is written: the door comes first. */
-  const act = async (decision: Decision): Promise<Decision> => {
+  const act = async (decision: Decision): Promise<{ decision: Decision; eventId: string }> => {
     let final = decision;
     const entry = doors.get(decision.doorId);
     const record = decisionEvent(decision);
@@ -160,28 +163,30 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         : 'fault';
       if (result === 'fault') {
         final = { ...decision, decision: 'denied', reason: 'door_fault' };
-        deps.record({ ...decisionEvent(final), id: record.id, at: record.at });
-        return final;
+        await deps.record({ ...decisionEvent(final), id: record.id, at: record.at });
+        return { decision: final, eventId: record.id };
       }
     }
-    deps.record(record);
-    return final;
+    // Whoever asked (the /api/sim routes, a test) hears the outcome only once it is durable:
+    // an acknowledged decision survives a kill -9.
+    await deps.record(record);
+    return { decision: final, eventId: record.id };
   };
 
   const handleInput = async (readerId: string, input: ReaderInput): Promise<ReaderOutcome> => {
     switch (input.kind) {
       case 'frame': {
-        const decision = await act(decider.decideFrame(readerId, input.bits));
-        return { kind: 'decision', decision };
+        const { decision, eventId } = await act(decider.decideFrame(readerId, input.bits));
+        return { kind: 'decision', decision, eventId };
       }
       case 'key-burst': {
         const outcome = decider.keyBurst(readerId, input.bits);
         if (outcome.kind === 'decided') {
-          const decision = await act(outcome.decision);
-          return { kind: 'keypad', outcome: { kind: 'decided', decision } };
+          const { decision, eventId } = await act(outcome.decision);
+          return { kind: 'keypad', outcome: { kind: 'decided', decision }, eventId };
         }
         if (outcome.kind === 'rejected')
-          deps.record(
+          await deps.record(
             event({
               type: 'reader_error',
               doorId: readerDoor.get(readerId)!,
@@ -193,7 +198,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         return { kind: 'keypad', outcome };
       }
       case 'fault': {
-        deps.record(
+        await deps.record(
           event({
             type: input.reason === 'tamper' ? 'tamper' : 'reader_error',
             doorId: readerDoor.get(readerId)!,
@@ -224,7 +229,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
             sensor: hardware.sensor,
             clock,
             newId,
-            emit: (e) => deps.record(e),
+            emit: (e) => void deps.record(e),
             onError: (err) => log.error('door machine error', { door: door.id, err }),
           }),
         };
@@ -267,7 +272,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
     },
     keypadLocked(n) {
       const entry = doors.get(n.doorId);
-      deps.record(
+      void deps.record(
         event({
           type: 'keypad_lockout',
           doorId: n.doorId,
@@ -284,7 +289,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
       const since = entry.keypadAlarm?.since ?? clock.now();
       const timer = clock.setTimeout(() => {
         entry.keypadAlarm = null;
-        deps.record(
+        void deps.record(
           event({
             type: 'alarm_cleared',
             doorId: n.doorId,

@@ -13,16 +13,25 @@ const keysBody = z.strictObject({
   mode: z.enum(['4bit', '8bit']).default('4bit'),
 });
 
-function answer(outcome: ReaderOutcome): { decision?: 'granted' | 'denied'; reason?: string } {
+function answer(outcome: ReaderOutcome): {
+  decision?: 'granted' | 'denied';
+  reason?: string;
+  eventId?: string;
+} {
   switch (outcome.kind) {
     case 'decision':
-      return { decision: outcome.decision.decision, reason: outcome.decision.reason };
+      return {
+        decision: outcome.decision.decision,
+        reason: outcome.decision.reason,
+        eventId: outcome.eventId,
+      };
     case 'keypad':
       switch (outcome.outcome.kind) {
         case 'decided':
           return {
             decision: outcome.outcome.decision.decision,
             reason: outcome.outcome.decision.reason,
+            ...(outcome.eventId ? { eventId: outcome.eventId } : {}),
           };
         case 'rejected':
           return { reason: outcome.outcome.reason };

@@ -63,9 +63,11 @@ export async function createTestApp(
     sessionIdleMs?: number;
     drivers?: DriverFactory;
     clockStart?: number;
+    /** An already open database (e.g. on a PostgreSQL server the test stops and starts). */
+    database?: Database;
   } = {},
 ): Promise<TestApp> {
-  const database = await openTestDatabase(kind);
+  const database = opts.database ?? (await openTestDatabase(kind));
   const clock = manualClock(opts.clockStart ?? Date.UTC(2026, 10, 21, 9, 0, 0));
   const site = opts.site ?? parseSite(demoSite(), 'demo');
   const tmp = await makeTempDir('parcelroom-app');
