@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { acquirePidLock } from './pid.lock.ts';
 import * as schema from './schema.ts';
 
 export type Schema = typeof schema;
@@ -33,38 +34,13 @@ export class DatabaseLockedError extends Error {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * PGlite is a single-process database: two processes writing one folder corrupt it. A lock file
  * with our pid keeps the second one out; a lock left by a crashed process is taken over.
  */
 export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
-  const lockPath = join(dir, 'parcelroom.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
-        throw new DatabaseLockedError(dir, pid);
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dir}`);
+  return acquirePidLock(join(dir, 'parcelroom.lock'), (pid) => new DatabaseLockedError(dir, pid));
 }
 
 export interface OpenOptions {

@@ -57,6 +57,7 @@ import type {
   ReaderInput,
   StrikeState,
 } from './ports.ts';
+import { listeners } from './listeners.ts';
 
 /**
  * The `gpio` door driver section of the site file (server/config/site.schema.ts), after defaults.
@@ -171,20 +172,6 @@ const defaultLog: GpioLog = (level, msg, fields) => {
 };
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-function listeners<T extends unknown[]>() {
-  const set = new Set<(...args: T) => void>();
-  return {
-    add(fn: (...args: T) => void) {
-      set.add(fn);
-      return () => void set.delete(fn);
-    },
-    emit(...args: T) {
-      for (const fn of [...set]) fn(...args);
-    },
-    clear: () => set.clear(),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Processes

@@ -49,6 +49,7 @@ import type {
   ReaderInput,
   StrikeState,
 } from './ports.ts';
+import { listeners } from './listeners.ts';
 
 export type MqttDriverLog = (
   level: 'info' | 'warn' | 'error',
@@ -122,30 +123,6 @@ export interface MqttDoorDriver {
   stats(): MqttDoorDriverStats;
   status(): MqttDoorDriverStatus;
   close(): Promise<void>;
-}
-
-/**
- * Listeners with unsubscribe (as in the simulator). A listener that throws is reported and the
- * others still run: the emit happens inside the MQTT client's packet handling.
- */
-function listeners<T extends unknown[]>(onError: (err: unknown) => void) {
-  const set = new Set<(...args: T) => void>();
-  return {
-    add(fn: (...args: T) => void) {
-      set.add(fn);
-      return () => void set.delete(fn);
-    },
-    emit(...args: T) {
-      for (const fn of [...set]) {
-        try {
-          fn(...args);
-        } catch (err) {
-          onError(err);
-        }
-      }
-    },
-    clear: () => set.clear(),
-  };
 }
 
 /** The broker URL without credentials, for messages. */

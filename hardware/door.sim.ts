@@ -6,21 +6,7 @@ import type {
   ReaderInput,
   StrikeState,
 } from './ports.ts';
-
-/** Listeners with unsubscribe, shared by the simulators. */
-function listeners<T extends unknown[]>() {
-  const set = new Set<(...args: T) => void>();
-  return {
-    add(fn: (...args: T) => void) {
-      set.add(fn);
-      return () => void set.delete(fn);
-    },
-    emit(...args: T) {
-      for (const fn of [...set]) fn(...args);
-    },
-    clear: () => set.clear(),
-  };
-}
+import { listeners } from './listeners.ts';
 
 /**
  * A simulated strike. Tests and the demo drive faults (`setFault`) through the same interface the

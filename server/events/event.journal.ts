@@ -25,7 +25,7 @@
  * lines that are not valid events); that tail was never acknowledged and is truncated away. The
  * drain resumes at the cursor.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { acquirePidLock } from '../../db/pid.lock.ts';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -182,34 +182,9 @@ export function describeError(err: unknown): string {
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** One process per journal folder; a lock left by a dead process is taken over. */
 function lockJournal(dir: string): () => void {
-  const lockPath = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
-        throw new JournalLockedError(dir, pid);
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dir}`);
+  return acquirePidLock(join(dir, LOCK_FILE), (pid) => new JournalLockedError(dir, pid));
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {

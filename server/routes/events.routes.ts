@@ -6,7 +6,8 @@ import type { AccessEvent } from '../../access/index.ts';
 import { accessEvents, type AccessEventRow, type Db } from '../../db/index.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
-import { ApiError, readQuery } from '../http/errors.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { readQuery } from '../http/errors.ts';
 
 /** The contract's event shape, from a stored row or a live event. */
 export interface EventView {
@@ -84,10 +85,7 @@ export function eventRoutes(deps: {
     if (q.from) where.push(gte(accessEvents.at, new Date(q.from)));
     if (q.to) where.push(lte(accessEvents.at, new Date(q.to)));
     if (q.cursor) {
-      const [atIso, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
-      const at = new Date(atIso ?? '');
-      if (!id || Number.isNaN(at.getTime()))
-        throw new ApiError(400, 'invalid_query', 'bad cursor', 'cursor');
+      const { at, id } = decodeCursor(q.cursor);
       where.push(
         or(lt(accessEvents.at, at), and(eq(accessEvents.at, at), lt(accessEvents.id, id)))!,
       );
@@ -102,9 +100,7 @@ export function eventRoutes(deps: {
     const last = page[page.length - 1];
     return c.json({
       items: page.map(eventView),
-      ...(rows.length > q.limit && last
-        ? { nextCursor: Buffer.from(`${last.at.toISOString()}|${last.id}`).toString('base64url') }
-        : {}),
+      ...(rows.length > q.limit && last ? { nextCursor: encodeCursor(last) } : {}),
     });
   });
 

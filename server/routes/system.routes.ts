@@ -5,7 +5,8 @@ import { staffAuditLog, type Db } from '../../db/index.ts';
 import type { SiteConfig } from '../config/index.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
-import { ApiError, readQuery } from '../http/errors.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { readQuery } from '../http/errors.ts';
 
 /** Secrets never leave the box through the API, not even to an admin. */
 export function redactSite(site: SiteConfig): unknown {
@@ -40,10 +41,7 @@ export function systemRoutes(deps: {
     const q = readQuery(c, auditQuery);
     const filters = [eq(staffAuditLog.siteId, deps.siteId)];
     if (q.cursor) {
-      const [atIso, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
-      const at = new Date(atIso ?? '');
-      if (!id || Number.isNaN(at.getTime()))
-        throw new ApiError(400, 'invalid_query', 'bad cursor', 'cursor');
+      const { at, id } = decodeCursor(q.cursor);
       filters.push(
         or(lt(staffAuditLog.at, at), and(eq(staffAuditLog.at, at), lt(staffAuditLog.id, id)))!,
       );
@@ -71,7 +69,7 @@ export function systemRoutes(deps: {
       })),
       ...(rows.length > q.limit && last
         ? {
-            nextCursor: Buffer.from(`${last.at.toISOString()}|${last.id}`).toString('base64url'),
+            nextCursor: encodeCursor(last),
           }
         : {}),
     });

@@ -7,6 +7,7 @@ import { createDatabase, startPostgres, type PostgresServer } from '../harness/p
 import { requirePostgres } from '../harness/requirements.ts';
 import { login, startServerProcess, type ServerProcess } from '../harness/server.process.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
+import { ensureWebBuilt } from '../harness/web-build.ts';
 
 type Json = Record<string, unknown>;
 const h10301 = createFormatRegistry().get('H10301') as WiegandFormat;
@@ -105,6 +106,7 @@ describe('the server is killed with SIGKILL during a burst', () => {
   };
 
   beforeAll(async () => {
+    await ensureWebBuilt();
     dir = await makeTempDir('parcelroom-kill');
   });
   afterAll(async () => {
