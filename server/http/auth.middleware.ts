@@ -19,12 +19,18 @@ export function resolvePrincipal(auth: AuthService): MiddlewareHandler<AppEnv> {
     if (header !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       const principal = match ? await auth.resolveBearer(match[1]!) : null;
+      c.set('recheckAuth', async () =>
+        match ? (await auth.resolveBearer(match[1]!)) !== null : false,
+      );
       if (principal) c.set('principal', principal);
       else c.set('authProblem', 'invalid or expired API token');
       return next();
     }
     const cookie = getCookie(c, SESSION_COOKIE);
     const principal = cookie ? await auth.resolveSession(cookie) : null;
+    c.set('recheckAuth', async () =>
+      cookie ? (await auth.resolveSession(cookie)) !== null : false,
+    );
     if (principal) {
       // Cookie writes must come from our own pages (CSRF), on top of SameSite=Strict.
       const origin = c.req.header('origin');

@@ -8,6 +8,8 @@ export interface AppEnv {
     authProblem?: string;
     authStatus?: 401 | 403;
     requestId: string;
+    /** Resolves the same cookie or token again: is the caller still signed in? (long streams) */
+    recheckAuth: () => Promise<boolean>;
     /** Set by a write route so the audit log names what it touched. */
     audit?: { action?: string; targetType?: string; targetId?: string; details?: unknown };
   };

@@ -51,7 +51,21 @@ export function doorRoutes(deps: { doors: DoorRuntime }) {
   app.get('/doors', requirePermission('doors:read'), (c) => c.json(deps.doors.doors()));
 
   // Simulated hardware: only for doors and readers whose driver is 'sim'. The input goes through
-  // the simulated reader's driver interface, exactly as a real reader's would.
+  // the simulated reader's driver interface, exactly as a real reader's would. Requests on one
+  // reader take turns, so each answer is the outcome of its own input, as at a real reader.
+  const turns = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(readerId: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (turns.get(readerId) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    turns.set(readerId, settled);
+    void settled.then(() => {
+      if (turns.get(readerId) === settled) turns.delete(readerId);
+    });
+    return run;
+  };
   const simReader = (id: string) => {
     const reader = deps.doors.simReader(id);
     if (!reader) throw new ApiError(404, 'not_found', `no simulated reader '${id}'`);
@@ -67,9 +81,12 @@ export function doorRoutes(deps: { doors: DoorRuntime }) {
     const id = c.req.param('id');
     const reader = simReader(id);
     const body = await readBody(c, wiegandBody);
-    const outcome = deps.doors.nextOutcome(id);
-    reader.send({ kind: 'frame', bits: body.bits });
-    return c.json(answer(await outcome));
+    const result = await inTurn(id, async () => {
+      const outcome = deps.doors.nextOutcome(id);
+      reader.send({ kind: 'frame', bits: body.bits });
+      return answer(await outcome);
+    });
+    return c.json(result);
   });
 
   app.post('/sim/readers/:id/keys', requirePermission('sim:drive'), async (c) => {
@@ -80,14 +97,17 @@ export function doorRoutes(deps: { doors: DoorRuntime }) {
     const bad = keys.find((k) => !isKeypadKey(k));
     if (bad !== undefined)
       throw new ApiError(400, 'invalid_body', `'${bad}' is not a keypad key (0-9, *, #)`, 'keys');
-    let last: ReturnType<typeof answer> = {};
-    for (const key of keys) {
-      if (!isKeypadKey(key)) continue;
-      const outcome = deps.doors.nextOutcome(id);
-      reader.send({ kind: 'key-burst', bits: encodeKeyBurst(key, body.mode) });
-      const a = answer(await outcome);
-      if (a.decision || a.reason) last = a;
-    }
+    const last = await inTurn(id, async () => {
+      let result: ReturnType<typeof answer> = {};
+      for (const key of keys) {
+        if (!isKeypadKey(key)) continue;
+        const outcome = deps.doors.nextOutcome(id);
+        reader.send({ kind: 'key-burst', bits: encodeKeyBurst(key, body.mode) });
+        const a = answer(await outcome);
+        if (a.decision || a.reason) result = a;
+      }
+      return result;
+    });
     return c.json(last);
   });
 

@@ -71,6 +71,10 @@ export function eventRoutes(deps: {
   siteId: string;
   live: LiveFeed;
   heartbeatMs?: number;
+  /** How often an open stream re-checks the caller's session or token. */
+  recheckMs?: number;
+  /** Messages a slow client may have waiting before its stream is closed. */
+  maxQueue?: number;
 }) {
   const app = new Hono<AppEnv>();
 
@@ -104,22 +108,35 @@ export function eventRoutes(deps: {
     });
   });
 
-  // Live stream for the console: access events as they happen and door status changes.
-  app.get('/events/stream', requirePermission('events:read'), (c) =>
-    streamSSE(c, async (stream) => {
+  // Live stream for the console: access events as they happen and door status changes. The
+  // caller's session or token is checked again while the stream is open, so signing out, a
+  // disabled account or a revoked token ends it within `recheckMs`.
+  app.get('/events/stream', requirePermission('events:read'), (c) => {
+    const stillAllowed = c.get('recheckAuth');
+    return streamSSE(c, async (stream) => {
       const queue: LiveMessage[] = [];
+      let overflowed = false;
       let wake: (() => void) | undefined;
       const unsubscribe = deps.live.subscribe((m) => {
-        queue.push(m);
+        // A client that stopped reading must not grow our memory: drop it; the console reloads
+        // the recent events with a GET when it reconnects.
+        if (queue.length >= (deps.maxQueue ?? 1000)) overflowed = true;
+        else queue.push(m);
         wake?.();
       });
       stream.onAbort(() => {
         unsubscribe();
         wake?.();
       });
+      let checkedAt = Date.now();
+      const recheckMs = deps.recheckMs ?? 5_000;
       try {
         await stream.writeSSE({ event: 'hello', data: '{}' });
-        while (!stream.aborted && !stream.closed) {
+        while (!stream.aborted && !stream.closed && !overflowed) {
+          if (Date.now() - checkedAt >= recheckMs) {
+            if (!(await stillAllowed())) break;
+            checkedAt = Date.now();
+          }
           const next = queue.shift();
           if (next) {
             await stream.writeSSE({
@@ -128,10 +145,13 @@ export function eventRoutes(deps: {
             });
             continue;
           }
+          let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, deps.heartbeatMs ?? 15_000).unref();
+            timer = setTimeout(resolve, Math.min(deps.heartbeatMs ?? 15_000, recheckMs));
+            timer.unref();
           });
+          clearTimeout(timer);
           wake = undefined;
           if (queue.length === 0 && !stream.aborted)
             await stream.writeSSE({ event: 'ping', data: '{}' });
@@ -139,8 +159,8 @@ export function eventRoutes(deps: {
       } finally {
         unsubscribe();
       }
-    }),
-  );
+    });
+  });
 
   return app;
 }

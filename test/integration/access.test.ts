@@ -309,6 +309,41 @@ describe.each(databaseKinds())('door access on %s', (kind) => {
     });
   });
 
+  it('answers parallel swipes on one reader each with its own decision', async () => {
+    const answers = await Promise.all(
+      [4242, 1, 4242, 2].map(async (card) =>
+        json(
+          await t.call('POST', '/api/sim/readers/front-reader/wiegand', {
+            cookie: staff,
+            body: { bits: frame('H10301', card, 12) },
+          }),
+        ),
+      ),
+    );
+    expect(answers.map((a) => a.decision)).toEqual(['granted', 'denied', 'granted', 'denied']);
+    expect(new Set(answers.map((a) => a.eventId)).size).toBe(4);
+    t.clock.advance(5_000);
+  });
+
+  it('ends a live stream when its session ends', async () => {
+    const cookie = await t.login('staff');
+    const res = await t.call('GET', '/api/events/stream', { cookie });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await t.call('POST', '/api/auth/logout', { cookie });
+    const deadline = Date.now() + 15_000;
+    let done = false;
+    while (!done && Date.now() < deadline) {
+      // Door activity keeps the stream busy; it must still close once the session is gone.
+      await t.call('POST', '/api/sim/doors/front/rex', { cookie: staff });
+      done = (await Promise.race([
+        reader.read().then((r) => r.done),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 500)),
+      ])) as boolean;
+    }
+    expect(done).toBe(true);
+  });
+
   it('streams events and door changes to the console (SSE)', async () => {
     const res = await t.call('GET', '/api/events/stream', { cookie: staff });
     expect(res.headers.get('content-type')).toContain('text/event-stream');

@@ -24,9 +24,13 @@ export interface Health {
 export type StrikeState = 'locked' | 'unlocked';
 export type ContactState = 'open' | 'closed' | 'unknown';
 
+export type AlarmKind = 'forced_open' | 'held_open' | 'offline' | 'tamper' | 'keypad_lockout';
+
 export interface DoorAlarm {
+  /** One of {@link AlarmKind}; kept open so a newer server's alarm still shows. */
   kind: string;
   since: string;
+  detail?: string;
 }
 
 export interface Door {
@@ -75,6 +79,80 @@ export interface NewCardCredential {
   facilityCode?: number;
   cardNumber: number;
 }
+
+/** One access event: GET /api/events and the `event` messages of GET /api/events/stream. */
+export interface AccessEvent {
+  id: string;
+  at: string;
+  type: string;
+  doorId: string | null;
+  readerId?: string;
+  decision?: 'granted' | 'denied';
+  reason?: string;
+  residentId?: string;
+  staffId?: string;
+  credentialId?: string;
+  carrierCodeId?: string;
+  packageId?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  doorId?: string;
+  type?: string;
+  decision?: 'granted' | 'denied';
+  residentId?: string;
+  carrierCodeId?: string;
+  from?: string;
+  to?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface EventPage {
+  items: AccessEvent[];
+  nextCursor?: string;
+}
+
+export const CARRIER_CODE_STATES = [
+  'active',
+  'scheduled',
+  'expired',
+  'used_up',
+  'revoked',
+] as const;
+export type CarrierCodeState = (typeof CARRIER_CODE_STATES)[number];
+
+export interface CarrierCode {
+  id: string;
+  carrier: string;
+  validFrom: string;
+  validUntil: string;
+  maxUses: number | null;
+  uses: number;
+  lastUsedAt: string | null;
+  doorIds: string[];
+  state: CarrierCodeState;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+export interface NewCarrierCode {
+  carrier: string;
+  /** ISO-8601 with a zone offset. */
+  validUntil: string;
+  validFrom?: string;
+  maxUses?: number;
+  doorIds?: string[];
+}
+
+/** What a simulated reader input led to; empty while a PIN is still being typed. */
+export interface SimOutcome {
+  decision?: 'granted' | 'denied';
+  reason?: string;
+}
+
+export type KeypadMode = '4bit' | '8bit';
 
 /** The site configuration as the server reports it, with secrets already redacted. */
 export type SiteSettings = Record<string, unknown>;
@@ -229,6 +307,76 @@ export async function getMe(fetchFn?: Fetch): Promise<User> {
 
 export function listDoors(fetchFn?: Fetch): Promise<Door[]> {
   return request<Door[]>('/api/doors', { fetch: fetchFn });
+}
+
+// --- Events ----------------------------------------------------------------------------------
+
+export function listEvents(query: EventQuery = {}, fetchFn?: Fetch): Promise<EventPage> {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') params.set(key, String(value));
+  }
+  const qs = params.toString();
+  return request<EventPage>(`/api/events${qs === '' ? '' : `?${qs}`}`, { fetch: fetchFn });
+}
+
+/** Where the live stream of events and door states is served (Server-Sent Events). */
+export const EVENT_STREAM_URL = '/api/events/stream';
+
+// --- Carrier codes ---------------------------------------------------------------------------
+
+export async function listCarrierCodes(
+  state?: CarrierCodeState,
+  fetchFn?: Fetch,
+): Promise<CarrierCode[]> {
+  const qs = state === undefined ? '' : `?${new URLSearchParams({ state }).toString()}`;
+  const res = await request<{ items: CarrierCode[] }>(`/api/carrier-codes${qs}`, {
+    fetch: fetchFn,
+  });
+  return res.items;
+}
+
+/** Creates a code; the answer holds the code itself, which the server never shows again. */
+export function createCarrierCode(code: NewCarrierCode): Promise<{ id: string; code: string }> {
+  return request<{ id: string; code: string }>('/api/carrier-codes', {
+    method: 'POST',
+    body: code,
+  });
+}
+
+export async function revokeCarrierCode(id: string): Promise<void> {
+  await request<unknown>(`/api/carrier-codes/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+// --- Simulated hardware (doors and readers whose driver is 'sim') ----------------------------
+
+export function simKeys(
+  readerId: string,
+  keys: string,
+  mode: KeypadMode = '4bit',
+): Promise<SimOutcome> {
+  return request<SimOutcome>(`/api/sim/readers/${encodeURIComponent(readerId)}/keys`, {
+    method: 'POST',
+    body: { keys, mode },
+  });
+}
+
+export function simWiegand(readerId: string, bits: string): Promise<SimOutcome> {
+  return request<SimOutcome>(`/api/sim/readers/${encodeURIComponent(readerId)}/wiegand`, {
+    method: 'POST',
+    body: { bits },
+  });
+}
+
+export async function simContact(doorId: string, state: 'open' | 'closed'): Promise<void> {
+  await request<unknown>(`/api/sim/doors/${encodeURIComponent(doorId)}/contact`, {
+    method: 'POST',
+    body: { state },
+  });
+}
+
+export async function simRex(doorId: string): Promise<void> {
+  await request<unknown>(`/api/sim/doors/${encodeURIComponent(doorId)}/rex`, { method: 'POST' });
 }
 
 // --- Residents -------------------------------------------------------------------------------
