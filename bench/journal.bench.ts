@@ -5,7 +5,8 @@
  *
  * Starts a private PostgreSQL through the test harness, with durability ON (fsync, full page
  * writes, synchronous commit; the harness turns them off for tests), and a journal in a temp
- * folder on the same disk. Two phases:
+ * folder on the same disk; bench/run.ts passes its own server (started the same way) instead.
+ * Two phases:
  *
  *  - sustained: 60,000 events appended as fast as the journal acknowledges them (at most 2,000
  *    in flight, like many doors at once); events/s = events / time until all are in PostgreSQL.
@@ -50,8 +51,21 @@ function badge(now: number): AccessEvent {
   };
 }
 
+/** postgresql.conf settings of a production-like server: the harness's test shortcuts undone. */
+export const DURABLE_PG_SETTINGS = {
+  fsync: true,
+  full_page_writes: true,
+  synchronous_commit: 'on',
+} as const;
+
 export async function benchJournal(
-  opts: { sustainedEvents?: number; steadyRate?: number; steadySeconds?: number } = {},
+  opts: {
+    sustainedEvents?: number;
+    steadyRate?: number;
+    steadySeconds?: number;
+    /** A running server (started with DURABLE_PG_SETTINGS) to use instead of starting one. */
+    serverUrl?: string;
+  } = {},
 ): Promise<Record<string, number>> {
   const sustainedEvents = opts.sustainedEvents ?? 60_000;
   const steadyRate = opts.steadyRate ?? 2_000;
@@ -59,12 +73,14 @@ export async function benchJournal(
   const inFlight = 2_000;
 
   const tmp = await makeTempDir('journal-bench');
-  const server = await startPostgres({
-    settings: { fsync: true, full_page_writes: true, synchronous_commit: 'on' },
-  });
+  const server = opts.serverUrl ? null : await startPostgres({ settings: DURABLE_PG_SETTINGS });
   const database = await openDatabase({
-    url: await createDatabase(server.url, 'journal_bench'),
+    url: await createDatabase(opts.serverUrl ?? server!.url, 'journal_bench'),
     poolSize: 4,
+  }).catch(async (err: unknown) => {
+    await server?.stop();
+    await tmp.cleanup();
+    throw err;
   });
   try {
     await database.db.insert(sites).values({ id: SITE, name: 'Bench', timezone: 'UTC' });
@@ -164,7 +180,7 @@ export async function benchJournal(
     };
   } finally {
     await database.close().catch(() => {});
-    await server.stop();
+    await server?.stop();
     await tmp.cleanup();
   }
 }

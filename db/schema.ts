@@ -288,6 +288,11 @@ export const packages = pgTable(
   ],
 );
 
+/*
+ * Newest-first indexes are DESC NULLS FIRST, the order `orderBy(desc(...))` asks for: PostgreSQL
+ * does not use a NULLS LAST index for a NULLS FIRST sort, even on NOT NULL columns.
+ */
+
 /**
  * Access events: every decision, door transition, alarm and package hand-over. Append-only (a
  * trigger refuses UPDATE and DELETE); ids come from the box that saw the event, so a journal
@@ -314,14 +319,18 @@ export const accessEvents = pgTable(
     receivedAt: ts('received_at').notNull().defaultNow(),
   },
   (t) => [
-    index('access_events_site_at_idx').on(t.siteId, t.at.desc(), t.id.desc()),
-    index('access_events_door_at_idx').on(t.siteId, t.doorId, t.at.desc()),
-    index('access_events_type_at_idx').on(t.siteId, t.type, t.at.desc()),
+    index('access_events_site_at_idx').on(
+      t.siteId,
+      t.at.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+    index('access_events_door_at_idx').on(t.siteId, t.doorId, t.at.desc().nullsFirst()),
+    index('access_events_type_at_idx').on(t.siteId, t.type, t.at.desc().nullsFirst()),
     index('access_events_resident_at_idx')
-      .on(t.residentId, t.at.desc())
+      .on(t.residentId, t.at.desc().nullsFirst())
       .where(sql`${t.residentId} is not null`),
     index('access_events_carrier_code_idx')
-      .on(t.carrierCodeId, t.at.desc())
+      .on(t.carrierCodeId, t.at.desc().nullsFirst())
       .where(sql`${t.carrierCodeId} is not null`),
   ],
 );
@@ -415,8 +424,12 @@ export const visionFlags = pgTable(
     reviewNote: text('review_note'),
   },
   (t) => [
-    index('vision_flags_site_at_idx').on(t.siteId, t.at.desc(), t.id.desc()),
-    index('vision_flags_status_idx').on(t.siteId, t.status, t.at.desc()),
+    index('vision_flags_site_at_idx').on(
+      t.siteId,
+      t.at.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+    index('vision_flags_status_idx').on(t.siteId, t.status, t.at.desc().nullsFirst()),
   ],
 );
 
@@ -436,7 +449,13 @@ export const staffAuditLog = pgTable(
     details: jsonb('details').notNull().default({}),
     ip: text('ip'),
   },
-  (t) => [index('staff_audit_log_site_at_idx').on(t.siteId, t.at.desc(), t.id.desc())],
+  (t) => [
+    index('staff_audit_log_site_at_idx').on(
+      t.siteId,
+      t.at.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+  ],
 );
 
 export type AccessEventRow = typeof accessEvents.$inferSelect;

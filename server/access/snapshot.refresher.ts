@@ -2,7 +2,7 @@ import type { AccessDecider } from '../../access/index.ts';
 import type { Db } from '../../db/index.ts';
 import type { Clock, TimerHandle } from '../../hardware/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import { loadAccessSnapshot } from './snapshot.loader.ts';
+import { loadAccessFingerprint, loadAccessSnapshot } from './snapshot.loader.ts';
 
 /**
  * Keeps the doors' snapshot current: on a timer, and at once after a change made through the API.
@@ -29,9 +29,12 @@ export function createSnapshotRefresher(deps: {
   let failing = false;
   let stopped = false;
 
+  let fingerprint: string | undefined;
   const once = async (): Promise<boolean> => {
     try {
+      const seen = await loadAccessFingerprint(deps.db, deps.siteId);
       const snapshot = await loadAccessSnapshot(deps.db, deps.siteId, deps.clock.now());
+      fingerprint = seen;
       deps.decider.setSnapshot(snapshot);
       if (failing) deps.log.info('access snapshot reloaded; database is back');
       failing = false;
@@ -61,10 +64,21 @@ export function createSnapshotRefresher(deps: {
     return queued;
   };
 
+  /** The periodic check: reload only when the rows behind the snapshot changed. */
+  const check = async (): Promise<void> => {
+    try {
+      const seen = await loadAccessFingerprint(deps.db, deps.siteId);
+      if (seen === fingerprint && !failing) return;
+    } catch {
+      // The reload below reports the outage once.
+    }
+    await refresh();
+  };
+
   const schedule = () => {
     if (stopped) return;
     timer = deps.clock.setTimeout(() => {
-      void refresh().finally(schedule);
+      void check().finally(schedule);
     }, deps.intervalMs);
   };
 

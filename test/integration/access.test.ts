@@ -1,3 +1,5 @@
+import { eq, sql } from 'drizzle-orm';
+import { credentials } from '../../db/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormatRegistry, encodeCard, type WiegandFormat } from '../../access/index.ts';
 import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
@@ -142,6 +144,25 @@ describe.each(databaseKinds())('door access on %s', (kind) => {
       decision: 'denied',
       reason: 'revoked',
     });
+  });
+
+  it('picks up a change made outside the API at the next periodic check', async () => {
+    const id = await enrol('H10301', 888, 12);
+    expect((await swipe(frame('H10301', 888, 12))).decision).toBe('granted');
+    t.clock.advance(5_000);
+    // Another box of the company, or an operator with psql, revokes the card.
+    await t.database.db
+      .update(credentials)
+      .set({ status: 'revoked', revokedAt: new Date(t.clock.now()) })
+      .where(eq(credentials.id, id));
+    const deadline = Date.now() + 5_000;
+    let last = await swipe(frame('H10301', 888, 12));
+    while (last.decision === 'granted' && Date.now() < deadline) {
+      t.clock.advance(5_000);
+      await new Promise((r) => setTimeout(r, 50));
+      last = await swipe(frame('H10301', 888, 12));
+    }
+    expect(last).toEqual({ decision: 'denied', reason: 'revoked' });
   });
 
   it('rejects a bad sim body and an unknown reader clearly', async () => {
@@ -308,6 +329,29 @@ describe.each(databaseKinds())('door access on %s', (kind) => {
       expect(open.every((a) => a.clearedAt !== null)).toBe(true);
     });
   });
+
+  it.runIf(kind === 'postgres')(
+    'serves the newest-first event pages from the index, without sorting',
+    async () => {
+      const plans: string[] = [];
+      for (const where of [sql`site_id = 'demo'`, sql`site_id = 'demo' and door_id = 'front'`]) {
+        const plan = await t.database.db.transaction(async (tx) => {
+          // With sorting priced out, a plan that still sorts means no index gives this order.
+          await tx.execute(sql`set local enable_sort = off`);
+          await tx.execute(sql`set local enable_seqscan = off`);
+          const res = await tx.execute(
+            sql`explain select * from access_events where ${where} order by at desc, id desc limit 51`,
+          );
+          return (res as unknown as { rows: Record<string, string>[] }).rows
+            .map((r) => r['QUERY PLAN'])
+            .join('\n');
+        });
+        plans.push(plan);
+      }
+      expect(plans[0]).toContain('access_events_site_at_idx');
+      for (const plan of plans) expect(plan).not.toMatch(/\bSort\b/);
+    },
+  );
 
   it('answers parallel swipes on one reader each with its own decision', async () => {
     const answers = await Promise.all(
