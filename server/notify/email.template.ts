@@ -1,0 +1,94 @@
+/**
+ * The resident's e-mail: a subject, a plain-text body and a small HTML body with the same content.
+ * The HTML is self-contained (no images, links, fonts or stylesheets) so it renders the same in
+ * every client, leaks no read receipts and cannot be turned against the reader; every value that
+ * came from a person or a carrier is escaped.
+ */
+import type { ParcelNotice } from './notify.types.ts';
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+/**
+ * Names and labels are typed by staff or scanned from labels; a stray newline or control byte
+ * must not break the layout of the text body or reach a header.
+ */
+function oneLine(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+}
+
+export function noticeSubject(notice: ParcelNotice): string {
+  const n = notice.parcels.length;
+  return `${n} parcel${n === 1 ? '' : 's'} waiting for you at ${oneLine(notice.siteName)}`;
+}
+
+export function renderNoticeEmail(notice: ParcelNotice): RenderedEmail {
+  const subject = noticeSubject(notice);
+  const n = notice.parcels.length;
+  const site = oneLine(notice.siteName);
+  const name = oneLine(notice.residentName);
+  const intro = `${n === 1 ? 'A parcel is' : `${n} parcels are`} waiting for you at ${site}.`;
+  const rows = notice.parcels.map((p) => ({
+    carrier: oneLine(p.carrier),
+    tracking: oneLine(p.trackingNumber),
+    where: oneLine(p.location.label),
+  }));
+  const code = notice.pickupCode === undefined ? undefined : oneLine(notice.pickupCode);
+
+  const text = [
+    `Hello ${name},`,
+    '',
+    intro,
+    '',
+    ...rows.map((r) => `- ${r.carrier} ${r.tracking}: ${r.where}`),
+    '',
+    ...(code ? [`Your pickup code: ${code}`, ''] : []),
+    `Unit ${oneLine(notice.unit)}`,
+    '',
+  ].join('\n');
+
+  const cell = 'style="padding:4px 12px 4px 0;text-align:left;vertical-align:top"';
+  const html = [
+    '<!doctype html>',
+    '<html><head><meta charset="utf-8">',
+    `<title>${escapeHtml(subject)}</title></head>`,
+    '<body style="font-family:sans-serif;line-height:1.4;color:#111">',
+    `<p>Hello ${escapeHtml(name)},</p>`,
+    `<p>${escapeHtml(intro)}</p>`,
+    '<table style="border-collapse:collapse">',
+    `<thead><tr><th ${cell}>Carrier</th><th ${cell}>Tracking number</th><th ${cell}>Where</th></tr></thead>`,
+    '<tbody>',
+    ...rows.map(
+      (r) =>
+        `<tr><td ${cell}>${escapeHtml(r.carrier)}</td><td ${cell}>${escapeHtml(r.tracking)}</td>` +
+        `<td ${cell}>${escapeHtml(r.where)}</td></tr>`,
+    ),
+    '</tbody></table>',
+    ...(code
+      ? [
+          `<p>Your pickup code: <strong style="font-family:monospace;font-size:1.2em">${escapeHtml(code)}</strong></p>`,
+        ]
+      : []),
+    `<p style="color:#555">Unit ${escapeHtml(oneLine(notice.unit))}</p>`,
+    '</body></html>',
+    '',
+  ].join('\n');
+
+  return { subject, text, html };
+}
