@@ -1,0 +1,46 @@
+/**
+ * Public surface of parcel check-in: recognising tracking numbers and choosing where a parcel
+ * goes. Pure code: no I/O and no database; the API feeds it the room's occupancy.
+ */
+export {
+  TRACKING_MAX_LENGTH,
+  TRACKING_MIN_LENGTH,
+  canonicalCarrier,
+  carrierMatches,
+  dhlExpressCheckDigit,
+  fedexExpressCheckDigit,
+  isPlausibleTracking,
+  mod10Weight31CheckDigit,
+  normalizeTracking,
+  recognizeTracking,
+  upsCheckDigit,
+  type Carrier,
+  type TrackingFormat,
+  type TrackingPlausibility,
+  type TrackingRecognition,
+} from './tracking.recognizer.ts';
+export {
+  AssignmentError,
+  CARRIER_OVERRIDE,
+  DEFAULT_SLOT_CAPACITY,
+  PERISHABLE_WITHOUT_COLD_LOCKER,
+  assignLocation,
+  occupancyOf,
+  recordParcel,
+  roomFromSite,
+  type AreaLayout,
+  type AssignerOptions,
+  type Assignment,
+  type AssignmentErrorCode,
+  type LocationKind,
+  type LockerLayout,
+  type LockerSize,
+  type Occupancy,
+  type ParcelSize,
+  type ParcelToPlace,
+  type RoomLayout,
+  type RoomState,
+  type ShelfLayout,
+  type SiteStorage,
+  type SlotLayout,
+} from './slot.assigner.ts';
