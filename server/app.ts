@@ -21,6 +21,8 @@ import { systemRoutes } from './routes/system.routes.ts';
 import { carrierCodeRoutes } from './routes/carrier-codes.routes.ts';
 import { doorRoutes } from './routes/doors.routes.ts';
 import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
+import { packageRoutes } from './routes/packages.routes.ts';
+import type { AccessEvent } from '../access/index.ts';
 import { newId } from '../db/index.ts';
 
 export interface AppDeps {
@@ -40,6 +42,8 @@ export interface AppDeps {
   live: LiveFeed;
   /** Keyed hash of a carrier or pickup code. */
   hashCode: (code: string) => string;
+  /** Stores an event (package check-ins, pickups) through the journal; true once durable. */
+  recordEvent: (event: AccessEvent) => Promise<boolean>;
   /** Cards or codes changed: the doors should re-read their snapshot. */
   onAccessChange: () => Promise<unknown>;
   analytics: { state: 'on' | 'off'; reason?: string };
@@ -121,6 +125,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     residentRoutes({ db: deps.db, siteId, clock: deps.clock, onChange: deps.onAccessChange }),
   );
   api.route('/', doorRoutes({ doors: deps.doors }));
+  api.route(
+    '/',
+    packageRoutes({
+      db: deps.db,
+      siteId,
+      clock: deps.clock,
+      site: deps.site,
+      record: deps.recordEvent,
+    }),
+  );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));
   api.route(
     '/',

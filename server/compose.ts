@@ -154,6 +154,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     doors,
     live,
     hashCode,
+    recordEvent: record,
     onAccessChange: () => snapshot.refresh(),
     analytics: o.analytics,
     status: () => {

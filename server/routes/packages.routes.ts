@@ -1,0 +1,292 @@
+import { and, asc, desc, eq, type SQL } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AccessEvent } from '../../access/index.ts';
+import { newId, packages, residents, units, type Db } from '../../db/index.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import type { SiteConfig } from '../config/index.ts';
+import {
+  AssignmentError,
+  assignLocation,
+  isPlausibleTracking,
+  occupancyOf,
+  recognizeTracking,
+  roomFromSite,
+  type LocationKind,
+} from '../packages/index.ts';
+import { requirePermission } from '../http/auth.middleware.ts';
+import type { AppEnv } from '../http/context.ts';
+import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
+
+const checkInBody = z
+  .strictObject({
+    trackingNumber: z.string().min(1).max(64),
+    carrier: z.string().trim().min(1).max(80),
+    unit: z.string().trim().min(1).max(32).optional(),
+    residentId: z.string().min(1).max(64).optional(),
+    size: z.enum(['standard', 'oversized', 'perishable']),
+    /** The carrier or staff member put it somewhere else than suggested. */
+    location: z.string().min(1).max(64).optional(),
+  })
+  .refine((b) => (b.unit === undefined) !== (b.residentId === undefined), {
+    message: 'give exactly one of unit or residentId',
+    path: ['unit'],
+  });
+
+const listQuery = z.strictObject({
+  status: z.enum(['checked_in', 'picked_up', 'returned']).optional(),
+  unit: z.string().max(32).optional(),
+  limit: z.coerce.number().int().min(1).max(2000).default(500),
+});
+
+interface LocationInfo {
+  kind: LocationKind;
+  id: string;
+  label: string;
+}
+
+/**
+ * Check-in, listing and pickup of parcels (the contract's /packages routes). Check-ins take turns
+ * in this process so two carriers scanning at once are never given the same locker.
+ */
+export function packageRoutes(deps: {
+  db: Db;
+  siteId: string;
+  clock: Clock;
+  site: SiteConfig;
+  /** Stores an event through the journal; resolves once it is durable. */
+  record: (event: AccessEvent) => Promise<boolean>;
+}) {
+  const { db, siteId, clock } = deps;
+  const room = roomFromSite(deps.site.storage);
+  const locations = new Map<string, LocationInfo>();
+  for (const shelf of room.shelves)
+    for (const slot of shelf.slots) locations.set(slot.id, { kind: 'shelf', ...slot });
+  for (const l of room.lockers) locations.set(l.id, { kind: 'locker', id: l.id, label: l.label });
+  locations.set(room.oversized.id, { kind: 'oversized', ...room.oversized });
+  locations.set(room.overflow.id, { kind: 'overflow', ...room.overflow });
+  const where = (id: string): LocationInfo =>
+    locations.get(id) ?? { kind: 'overflow', id, label: id };
+
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+
+  const app = new Hono<AppEnv>();
+
+  app.post('/packages', requirePermission('packages:write'), async (c) => {
+    const body = await readBody(c, checkInBody);
+    const plausible = isPlausibleTracking(body.trackingNumber);
+    if (!plausible.ok) throw new ApiError(400, 'invalid_body', plausible.reason, 'trackingNumber');
+    const tracking = recognizeTracking(body.trackingNumber);
+    if (tracking.valid === false)
+      throw new ApiError(
+        400,
+        'invalid_tracking',
+        `${tracking.carrier ?? 'this'} tracking number does not check: ${tracking.reason ?? 'bad check digit'}`,
+        'trackingNumber',
+      );
+
+    // Whose parcel: a resident, or a unit when the label names no one in particular.
+    let unitId: string;
+    let residentId: string | null = null;
+    let unitLabel: string;
+    if (body.residentId) {
+      const [r] = await db
+        .select({
+          id: residents.id,
+          unitId: residents.unitId,
+          status: residents.status,
+          unit: units.label,
+        })
+        .from(residents)
+        .innerJoin(units, eq(units.id, residents.unitId))
+        .where(and(eq(residents.id, body.residentId), eq(residents.siteId, siteId)));
+      if (!r) throw new ApiError(404, 'not_found', 'no such resident', 'residentId');
+      if (r.status !== 'active')
+        throw new ApiError(409, 'resident_moved_out', 'the resident has moved out', 'residentId');
+      unitId = r.unitId;
+      residentId = r.id;
+      unitLabel = r.unit;
+    } else {
+      const [u] = await db
+        .select({ id: units.id, label: units.label })
+        .from(units)
+        .where(and(eq(units.siteId, siteId), eq(units.label, body.unit!)));
+      if (!u)
+        throw new ApiError(404, 'unknown_unit', `no unit '${body.unit}' in this building`, 'unit');
+      unitId = u.id;
+      unitLabel = u.label;
+    }
+    const principal = c.get('principal');
+
+    const result = await inTurn(async () => {
+      const inRoom = await db
+        .select({
+          id: packages.id,
+          trackingNumber: packages.trackingNumber,
+          locationId: packages.locationId,
+          residentId: packages.residentId,
+          unitId: packages.unitId,
+        })
+        .from(packages)
+        .where(and(eq(packages.siteId, siteId), eq(packages.status, 'checked_in')))
+        .orderBy(asc(packages.checkedInAt), asc(packages.id));
+      if (inRoom.some((p) => p.trackingNumber === tracking.normalized))
+        throw new ApiError(
+          409,
+          'duplicate_tracking',
+          `parcel ${tracking.normalized} is already in the room`,
+          'trackingNumber',
+        );
+      const residentKey = residentId ?? `unit:${unitId}`;
+      const occupied = occupancyOf(
+        inRoom.map((p) => ({
+          locationId: p.locationId,
+          residentKey: p.residentId ?? `unit:${p.unitId}`,
+        })),
+      );
+      let assignment;
+      try {
+        assignment = assignLocation(
+          { size: body.size, residentKey, override: body.location },
+          { ...room, occupied },
+        );
+      } catch (err) {
+        if (err instanceof AssignmentError)
+          throw new ApiError(
+            err.code === 'unknown_location' ? 400 : 409,
+            err.code,
+            err.message,
+            'location',
+          );
+        throw err;
+      }
+      const id = newId(clock.now());
+      const at = new Date(clock.now());
+      await db.insert(packages).values({
+        id,
+        siteId,
+        trackingNumber: tracking.normalized,
+        trackingFormat: tracking.format,
+        carrier: body.carrier,
+        unitId,
+        residentId,
+        size: body.size,
+        locationId: assignment.id,
+        checkedInAt: at,
+        checkedInByStaffId: principal.kind === 'staff' ? principal.staffId : null,
+      });
+      return { id, at, assignment };
+    });
+
+    const { assignment } = result;
+    await deps.record({
+      id: newId(clock.now()),
+      at: result.at.getTime(),
+      type: 'package_checked_in',
+      packageId: result.id,
+      ...(residentId ? { residentId } : {}),
+      details: {
+        trackingNumber: tracking.normalized,
+        carrier: body.carrier,
+        unit: unitLabel,
+        size: body.size,
+        location: { kind: assignment.kind, id: assignment.id, label: assignment.label },
+        placement: assignment.reason,
+        ...(assignment.flagForStaff ? { flag: assignment.flagForStaff } : {}),
+      },
+    });
+    c.set('audit', {
+      action: 'package.check_in',
+      targetType: 'package',
+      targetId: result.id,
+      details: { trackingNumber: tracking.normalized, location: assignment.id },
+    });
+    return c.json(
+      {
+        id: result.id,
+        location: { kind: assignment.kind, id: assignment.id, label: assignment.label },
+        tracking: {
+          normalized: tracking.normalized,
+          carrier: tracking.carrier,
+          format: tracking.format,
+          // null: a format we do not know, accepted and marked for staff.
+          valid: tracking.valid,
+        },
+        ...(assignment.flagForStaff ? { flag: assignment.flagForStaff } : {}),
+      },
+      201,
+    );
+  });
+
+  app.get('/packages', requirePermission('packages:read'), async (c) => {
+    const q = readQuery(c, listQuery);
+    const filters: SQL[] = [eq(packages.siteId, siteId)];
+    if (q.status) filters.push(eq(packages.status, q.status));
+    if (q.unit) filters.push(eq(units.label, q.unit));
+    const rows = await db
+      .select({ p: packages, unit: units.label })
+      .from(packages)
+      .innerJoin(units, eq(units.id, packages.unitId))
+      .where(and(...filters))
+      .orderBy(desc(packages.checkedInAt), desc(packages.id))
+      .limit(q.limit);
+    return c.json({
+      items: rows.map(({ p, unit }) => ({
+        id: p.id,
+        trackingNumber: p.trackingNumber,
+        carrier: p.carrier,
+        status: p.status,
+        size: p.size,
+        unit,
+        ...(p.residentId ? { residentId: p.residentId } : {}),
+        location: where(p.locationId),
+        checkedInAt: p.checkedInAt.toISOString(),
+        ...(p.pickedUpAt ? { pickedUpAt: p.pickedUpAt.toISOString() } : {}),
+      })),
+    });
+  });
+
+  app.post('/packages/:id/pickup', requirePermission('packages:write'), async (c) => {
+    const id = c.req.param('id');
+    const principal = c.get('principal');
+    const now = new Date(clock.now());
+    const updated = await db
+      .update(packages)
+      .set({
+        status: 'picked_up',
+        pickedUpAt: now,
+        pickedUpByStaffId: principal.kind === 'staff' ? principal.staffId : null,
+      })
+      .where(
+        and(eq(packages.id, id), eq(packages.siteId, siteId), eq(packages.status, 'checked_in')),
+      )
+      .returning();
+    const row = updated[0];
+    if (!row) {
+      const [exists] = await db
+        .select({ status: packages.status })
+        .from(packages)
+        .where(and(eq(packages.id, id), eq(packages.siteId, siteId)));
+      if (!exists) throw notFound('package');
+      throw new ApiError(409, 'not_in_room', `the package is ${exists.status.replace('_', ' ')}`);
+    }
+    await deps.record({
+      id: newId(clock.now()),
+      at: now.getTime(),
+      type: 'package_picked_up',
+      packageId: id,
+      ...(row.residentId ? { residentId: row.residentId } : {}),
+      ...(principal.kind === 'staff' ? { staffId: principal.staffId } : {}),
+      details: { trackingNumber: row.trackingNumber, location: where(row.locationId) },
+    });
+    c.set('audit', { action: 'package.pickup', targetType: 'package', targetId: id });
+    return c.json({ id, status: 'picked_up', pickedUpAt: now.toISOString() });
+  });
+
+  return app;
+}

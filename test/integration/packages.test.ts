@@ -1,0 +1,256 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mod10Weight31CheckDigit } from '../../server/packages/index.ts';
+import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
+
+type Json = Record<string, unknown>;
+const json = async (res: Response) => (await res.json()) as Json;
+const UPS_VALID = '1Z999AA10123456784';
+const uspsBody = '940010000000000000000';
+const USPS_VALID = uspsBody + String(mod10Weight31CheckDigit(uspsBody));
+const amazon = (n: number) => `TBA${String(n).padStart(12, '0')}`;
+
+describe.each(databaseKinds())('parcel check-in on %s', (kind) => {
+  let t: TestApp;
+  let staff: string;
+  let manager: string;
+  let annId: string;
+
+  const checkIn = (body: Json, cookie = staff) => t.call('POST', '/api/packages', { cookie, body });
+
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+    staff = await t.login('staff');
+    manager = await t.login('manager');
+    const ann = await t.call('POST', '/api/residents', {
+      cookie: manager,
+      body: { name: 'Ann Lee', unit: '4B' },
+    });
+    annId = (await json(ann)).id as string;
+    await t.call('POST', '/api/residents', {
+      cookie: manager,
+      body: { name: 'Bo Chen', unit: '7C' },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('checks a standard parcel in to a shelf slot and records the event', async () => {
+    const res = await checkIn({
+      trackingNumber: UPS_VALID,
+      carrier: 'UPS',
+      residentId: annId,
+      size: 'standard',
+    });
+    expect(res.status).toBe(201);
+    const body = await json(res);
+    expect(body).toMatchObject({
+      location: { kind: 'shelf' },
+      tracking: { carrier: 'UPS', format: 'ups-1z', valid: true },
+    });
+    await t.services.journal.drained();
+    const events = await json(
+      await t.call('GET', '/api/events?type=package_checked_in', { cookie: staff }),
+    );
+    expect(events.items).toEqual([
+      expect.objectContaining({
+        packageId: body.id,
+        residentId: annId,
+        type: 'package_checked_in',
+      }),
+    ]);
+  });
+
+  it("keeps one resident's parcels together and spreads residents over the shelves", async () => {
+    const a = await json(
+      await checkIn({
+        trackingNumber: amazon(1),
+        carrier: 'Amazon',
+        residentId: annId,
+        size: 'standard',
+      }),
+    );
+    const b = await json(
+      await checkIn({ trackingNumber: amazon(2), carrier: 'Amazon', unit: '7C', size: 'standard' }),
+    );
+    const list = await json(
+      await t.call('GET', '/api/packages?status=checked_in&unit=4B', { cookie: staff }),
+    );
+    const annSlots = new Set((list.items as Json[]).map((p) => (p.location as Json).id));
+    expect(annSlots.size).toBe(1);
+    expect((a.location as Json).id).toBe([...annSlots][0]);
+    // Bo's parcel goes to another shelf, so shelves fill evenly.
+    expect((b.location as Json).id).not.toBe((a.location as Json).id);
+    expect(a.tracking).toMatchObject({ carrier: 'Amazon', valid: null });
+  });
+
+  it('sends oversized parcels to the oversized area and perishables to the cold locker', async () => {
+    const big = await json(
+      await checkIn({ trackingNumber: USPS_VALID, carrier: 'USPS', unit: '7C', size: 'oversized' }),
+    );
+    expect(big.location).toMatchObject({ kind: 'oversized', id: 'oversized' });
+    const cold = await json(
+      await checkIn({
+        trackingNumber: amazon(3),
+        carrier: 'Amazon',
+        unit: '4B',
+        size: 'perishable',
+      }),
+    );
+    expect(cold.location).toMatchObject({ kind: 'locker', id: 'l6' });
+    const second = await json(
+      await checkIn({
+        trackingNumber: amazon(4),
+        carrier: 'Amazon',
+        unit: '7C',
+        size: 'perishable',
+      }),
+    );
+    expect(second).toMatchObject({
+      location: { kind: 'overflow' },
+      flag: 'perishable without a cold locker',
+    });
+  });
+
+  it('accepts an unknown tracking format but marks it; refuses a bad check digit and junk', async () => {
+    const odd = await json(
+      await checkIn({
+        trackingNumber: 'LOCAL-COURIER-77',
+        carrier: 'Local',
+        unit: '4B',
+        size: 'standard',
+      }),
+    );
+    expect(odd.tracking).toMatchObject({ carrier: null, format: null, valid: null });
+    const bad = await checkIn({
+      trackingNumber: '1Z999AA10123456785',
+      carrier: 'UPS',
+      unit: '4B',
+      size: 'standard',
+    });
+    expect(bad.status).toBe(400);
+    expect(await json(bad)).toMatchObject({
+      error: { code: 'invalid_tracking', field: 'trackingNumber' },
+    });
+    const junk = await checkIn({
+      trackingNumber: '<script>',
+      carrier: 'UPS',
+      unit: '4B',
+      size: 'standard',
+    });
+    expect(junk.status).toBe(400);
+  });
+
+  it('refuses a duplicate, an unknown unit, both or neither recipient, and a full locker override', async () => {
+    const dup = await checkIn({
+      trackingNumber: `  ${UPS_VALID.toLowerCase()} `,
+      carrier: 'UPS',
+      unit: '4B',
+      size: 'standard',
+    });
+    expect(dup.status).toBe(409);
+    expect(await json(dup)).toMatchObject({ error: { code: 'duplicate_tracking' } });
+    const unknown = await checkIn({
+      trackingNumber: amazon(9),
+      carrier: 'Amazon',
+      unit: '99Z',
+      size: 'standard',
+    });
+    expect(unknown.status).toBe(404);
+    expect(await json(unknown)).toMatchObject({ error: { code: 'unknown_unit', field: 'unit' } });
+    const both = await checkIn({
+      trackingNumber: amazon(9),
+      carrier: 'Amazon',
+      unit: '4B',
+      residentId: annId,
+      size: 'standard',
+    });
+    expect(both.status).toBe(400);
+    const full = await checkIn({
+      trackingNumber: amazon(10),
+      carrier: 'Amazon',
+      unit: '7C',
+      size: 'standard',
+      location: 'l6',
+    });
+    expect(full.status).toBe(409);
+    expect(await json(full)).toMatchObject({ error: { code: 'location_full', field: 'location' } });
+    const nowhere = await checkIn({
+      trackingNumber: amazon(10),
+      carrier: 'Amazon',
+      unit: '7C',
+      size: 'standard',
+      location: 'attic',
+    });
+    expect(nowhere.status).toBe(400);
+  });
+
+  it('fills shelves, then lockers, then overflow, and never says full', async () => {
+    const kinds: string[] = [];
+    for (let i = 0; i < 90; i++) {
+      const res = await checkIn(
+        {
+          trackingNumber: amazon(100 + i),
+          carrier: 'Amazon',
+          unit: `U${i}`.slice(0, 8),
+          size: 'standard',
+        },
+        staff,
+      );
+      if (res.status === 404) {
+        await t.call('POST', '/api/residents', {
+          cookie: manager,
+          body: { name: `R${i}`, unit: `U${i}` },
+        });
+        const again = await checkIn({
+          trackingNumber: amazon(100 + i),
+          carrier: 'Amazon',
+          unit: `U${i}`,
+          size: 'standard',
+        });
+        kinds.push(((await json(again)).location as Json).kind as string);
+      } else kinds.push(((await json(res)).location as Json).kind as string);
+    }
+    expect(kinds).toContain('shelf');
+    expect(kinds).toContain('locker');
+    expect(kinds[kinds.length - 1]).toBe('overflow');
+  });
+
+  it('marks a parcel picked up once, and records who handed it over', async () => {
+    const list = await json(
+      await t.call('GET', '/api/packages?status=checked_in&unit=4B', { cookie: staff }),
+    );
+    const parcel = (list.items as Json[])[0]!;
+    const res = await t.call('POST', `/api/packages/${String(parcel.id)}/pickup`, {
+      cookie: staff,
+    });
+    expect(res.status).toBe(200);
+    const again = await t.call('POST', `/api/packages/${String(parcel.id)}/pickup`, {
+      cookie: staff,
+    });
+    expect(again.status).toBe(409);
+    expect((await t.call('POST', '/api/packages/nope/pickup', { cookie: staff })).status).toBe(404);
+    const after = await json(
+      await t.call('GET', '/api/packages?status=picked_up', { cookie: staff }),
+    );
+    expect((after.items as Json[]).map((p) => p.id)).toEqual([parcel.id]);
+    expect((after.items as Json[])[0]).toHaveProperty('pickedUpAt');
+    await t.services.journal.drained();
+    const events = await json(
+      await t.call('GET', '/api/events?type=package_picked_up', { cookie: staff }),
+    );
+    expect(events.items).toEqual([expect.objectContaining({ packageId: parcel.id })]);
+  });
+
+  it('needs a session; staff may check in (packages:write)', async () => {
+    expect((await t.call('GET', '/api/packages')).status).toBe(401);
+    expect(
+      (
+        await checkIn(
+          { trackingNumber: amazon(999), carrier: 'Amazon', unit: '4B', size: 'standard' },
+          '',
+        )
+      ).status,
+    ).toBe(401);
+  });
+});
