@@ -133,6 +133,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       clock: deps.clock,
       site: deps.site,
       record: deps.recordEvent,
+      overdueAfterDays: 3,
     }),
   );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));

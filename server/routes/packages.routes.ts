@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, ilike, inArray, or, type SQL } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AccessEvent } from '../../access/index.ts';
-import { newId, packages, residents, units, type Db } from '../../db/index.ts';
+import { accessEvents, newId, packages, residents, units, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import type { SiteConfig } from '../config/index.ts';
 import {
@@ -16,6 +16,7 @@ import {
 } from '../packages/index.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
+import { containsPattern } from '../http/like.ts';
 import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
 
 const checkInBody = z
@@ -36,6 +37,8 @@ const checkInBody = z
 const listQuery = z.strictObject({
   status: z.enum(['checked_in', 'picked_up', 'returned']).optional(),
   unit: z.string().max(32).optional(),
+  /** Part of a tracking number, a unit or a resident's name. */
+  q: z.string().trim().max(80).optional(),
   limit: z.coerce.number().int().min(1).max(2000).default(500),
 });
 
@@ -56,6 +59,8 @@ export function packageRoutes(deps: {
   site: SiteConfig;
   /** Stores an event through the journal; resolves once it is durable. */
   record: (event: AccessEvent) => Promise<boolean>;
+  /** Parcels waiting longer than this are shown as overdue. */
+  overdueAfterDays: number;
 }) {
   const { db, siteId, clock } = deps;
   const room = roomFromSite(deps.site.storage);
@@ -228,15 +233,26 @@ export function packageRoutes(deps: {
     const filters: SQL[] = [eq(packages.siteId, siteId)];
     if (q.status) filters.push(eq(packages.status, q.status));
     if (q.unit) filters.push(eq(units.label, q.unit));
+    if (q.q) {
+      const like = containsPattern(q.q);
+      filters.push(
+        or(
+          ilike(packages.trackingNumber, like.replace(/[\s-]/g, '')),
+          ilike(units.label, like),
+          ilike(residents.name, like),
+        )!,
+      );
+    }
     const rows = await db
-      .select({ p: packages, unit: units.label })
+      .select({ p: packages, unit: units.label, residentName: residents.name })
       .from(packages)
       .innerJoin(units, eq(units.id, packages.unitId))
+      .leftJoin(residents, eq(residents.id, packages.residentId))
       .where(and(...filters))
       .orderBy(desc(packages.checkedInAt), desc(packages.id))
       .limit(q.limit);
     return c.json({
-      items: rows.map(({ p, unit }) => ({
+      items: rows.map(({ p, unit, residentName }) => ({
         id: p.id,
         trackingNumber: p.trackingNumber,
         carrier: p.carrier,
@@ -244,6 +260,7 @@ export function packageRoutes(deps: {
         size: p.size,
         unit,
         ...(p.residentId ? { residentId: p.residentId } : {}),
+        ...(residentName ? { residentName } : {}),
         location: where(p.locationId),
         checkedInAt: p.checkedInAt.toISOString(),
         ...(p.pickedUpAt ? { pickedUpAt: p.pickedUpAt.toISOString() } : {}),
@@ -286,6 +303,110 @@ export function packageRoutes(deps: {
     });
     c.set('audit', { action: 'package.pickup', targetType: 'package', targetId: id });
     return c.json({ id, status: 'picked_up', pickedUpAt: now.toISOString() });
+  });
+
+  // The storage board: every place in the room with what is in it, oldest first.
+  app.get('/storage', requirePermission('packages:read'), async (c) => {
+    const rows = await db
+      .select({ p: packages, unit: units.label, residentName: residents.name })
+      .from(packages)
+      .innerJoin(units, eq(units.id, packages.unitId))
+      .leftJoin(residents, eq(residents.id, packages.residentId))
+      .where(and(eq(packages.siteId, siteId), eq(packages.status, 'checked_in')))
+      .orderBy(asc(packages.checkedInAt), asc(packages.id));
+    const now = clock.now();
+    const overdueMs = deps.overdueAfterDays * 86_400_000;
+    const byLocation = new Map<string, unknown[]>();
+    for (const { p, unit, residentName } of rows) {
+      const ageMs = now - p.checkedInAt.getTime();
+      const list = byLocation.get(p.locationId) ?? [];
+      list.push({
+        id: p.id,
+        trackingNumber: p.trackingNumber,
+        carrier: p.carrier,
+        size: p.size,
+        unit,
+        ...(residentName ? { residentName } : {}),
+        checkedInAt: p.checkedInAt.toISOString(),
+        ageHours: Math.floor(ageMs / 3_600_000),
+        overdue: ageMs >= overdueMs,
+      });
+      byLocation.set(p.locationId, list);
+    }
+    const items = (id: string) => byLocation.get(id) ?? [];
+    return c.json({
+      overdueAfterDays: deps.overdueAfterDays,
+      shelves: room.shelves.map((shelf) => ({
+        id: shelf.id,
+        label: deps.site.storage.shelves.find((s) => s.id === shelf.id)?.label ?? shelf.id,
+        slots: shelf.slots.map((slot) => ({
+          id: slot.id,
+          label: slot.label,
+          items: items(slot.id),
+        })),
+      })),
+      lockers: room.lockers.map((l) => ({ ...l, items: items(l.id) })),
+      oversized: { ...room.oversized, items: items(room.oversized.id) },
+      overflow: { ...room.overflow, items: items(room.overflow.id) },
+    });
+  });
+
+  // One parcel's chain of custody, as far as it is recorded so far.
+  app.get('/packages/:id/timeline', requirePermission('packages:read'), async (c) => {
+    const id = c.req.param('id');
+    const [row] = await db
+      .select({ p: packages, unit: units.label })
+      .from(packages)
+      .innerJoin(units, eq(units.id, packages.unitId))
+      .where(and(eq(packages.id, id), eq(packages.siteId, siteId)));
+    if (!row) throw notFound('package');
+    const { p } = row;
+    const own = await db
+      .select()
+      .from(accessEvents)
+      .where(and(eq(accessEvents.siteId, siteId), eq(accessEvents.packageId, id)))
+      .orderBy(asc(accessEvents.at), asc(accessEvents.id));
+    // Door entries of the owner while the parcel waited.
+    const until = p.pickedUpAt ?? p.returnedAt ?? new Date(clock.now());
+    const entries = p.residentId
+      ? (
+          await db
+            .select()
+            .from(accessEvents)
+            .where(
+              and(
+                eq(accessEvents.residentId, p.residentId),
+                inArray(accessEvents.type, ['access', 'door_opened']),
+              ),
+            )
+            .orderBy(asc(accessEvents.at), asc(accessEvents.id))
+        ).filter((e) => e.at >= p.checkedInAt && e.at <= until)
+      : [];
+    const items = [...own, ...entries]
+      .sort((a, b) => a.at.getTime() - b.at.getTime() || a.id.localeCompare(b.id))
+      .map((e) => ({
+        id: e.id,
+        at: e.at.toISOString(),
+        type: e.type,
+        ...(e.doorId ? { doorId: e.doorId } : {}),
+        ...(e.decision ? { decision: e.decision } : {}),
+        ...(e.carrierCodeId ? { carrierCodeId: e.carrierCodeId } : {}),
+        ...(e.staffId ? { staffId: e.staffId } : {}),
+        details: e.details,
+      }));
+    return c.json({
+      package: {
+        id: p.id,
+        trackingNumber: p.trackingNumber,
+        carrier: p.carrier,
+        unit: row.unit,
+        status: p.status,
+        location: where(p.locationId),
+        checkedInAt: p.checkedInAt.toISOString(),
+        ...(p.pickedUpAt ? { pickedUpAt: p.pickedUpAt.toISOString() } : {}),
+      },
+      items,
+    });
   });
 
   return app;

@@ -6,6 +6,7 @@ import type { Clock } from '../../hardware/clock.ts';
 import { createFormatRegistry, fieldRange } from '../../access/index.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
+import { containsPattern } from '../http/like.ts';
 import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
 
 const residentBody = z.strictObject({
@@ -82,7 +83,7 @@ export function residentRoutes(deps: {
     const filters = [eq(residents.siteId, siteId)];
     if (q.unit) filters.push(eq(units.label, q.unit));
     if (q.q) {
-      const like = `%${q.q.replace(/[%_\\]/g, (m) => `\\${m}`)}%`;
+      const like = containsPattern(q.q);
       filters.push(or(ilike(residents.name, like), ilike(units.label, like))!);
     }
     const rows = await db

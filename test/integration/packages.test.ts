@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFormatRegistry, encodeCard, type WiegandFormat } from '../../access/index.ts';
 import { mod10Weight31CheckDigit } from '../../server/packages/index.ts';
 import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
 
@@ -240,6 +241,77 @@ describe.each(databaseKinds())('parcel check-in on %s', (kind) => {
       await t.call('GET', '/api/events?type=package_picked_up', { cookie: staff }),
     );
     expect(events.items).toEqual([expect.objectContaining({ packageId: parcel.id })]);
+  });
+
+  it('shows the storage board with owners and ages, and finds parcels by tracking, unit or name', async () => {
+    const board = await json(await t.call('GET', '/api/storage', { cookie: staff }));
+    const shelves = board.shelves as { slots: { id: string; items: Json[] }[] }[];
+    const annSlot = shelves
+      .flatMap((sh) => sh.slots)
+      .find((sl) => sl.items.some((i) => i.unit === '4B'));
+    expect(annSlot?.items[0]).toMatchObject({
+      unit: '4B',
+      residentName: 'Ann Lee',
+      overdue: false,
+    });
+    expect((board.lockers as Json[]).find((l) => l.id === 'l6')).toMatchObject({
+      refrigerated: true,
+      items: [expect.objectContaining({ size: 'perishable' })],
+    });
+    t.clock.advance(3 * 86_400_000);
+    // Three days on, the console sessions have expired too.
+    staff = await t.login('staff');
+    manager = await t.login('manager');
+    const later = await json(await t.call('GET', '/api/storage', { cookie: staff }));
+    const all = [
+      ...(later.shelves as { slots: { items: Json[] }[] }[]).flatMap((sh) =>
+        sh.slots.flatMap((sl) => sl.items),
+      ),
+    ];
+    expect(all.every((i) => i.overdue === true && Number(i.ageHours) >= 72)).toBe(true);
+    for (const q of ['1z999aa', '4B', 'ann']) {
+      const found = await json(await t.call('GET', `/api/packages?q=${q}`, { cookie: staff }));
+      expect((found.items as Json[]).length, q).toBeGreaterThan(0);
+    }
+    const none = await json(await t.call('GET', '/api/packages?q=%25', { cookie: staff }));
+    expect(none.items).toEqual([]);
+  });
+
+  it('gives a parcel its timeline: check-in, the owner entering, pickup', async () => {
+    const res = await checkIn({
+      trackingNumber: amazon(5000),
+      carrier: 'Amazon',
+      residentId: annId,
+      size: 'standard',
+    });
+    const { id } = await json(res);
+    await t.call('POST', '/api/credentials', {
+      cookie: manager,
+      body: { residentId: annId, kind: 'card', format: 'H10301', facilityCode: 1, cardNumber: 77 },
+    });
+    t.clock.advance(60_000);
+    const swipe = await t.call('POST', '/api/sim/readers/front-reader/wiegand', {
+      cookie: staff,
+      body: {
+        bits: encodeCard(createFormatRegistry().get('H10301') as WiegandFormat, {
+          facility: 1,
+          card: 77,
+        }),
+      },
+    });
+    expect((await json(swipe)).decision).toBe('granted');
+    t.clock.advance(5_000);
+    await t.call('POST', `/api/packages/${String(id)}/pickup`, { cookie: staff });
+    await t.services.journal.drained();
+    const timeline = await json(
+      await t.call('GET', `/api/packages/${String(id)}/timeline`, { cookie: staff }),
+    );
+    expect((timeline.items as Json[]).map((i) => i.type)).toEqual([
+      'package_checked_in',
+      'access',
+      'package_picked_up',
+    ]);
+    expect(timeline.package).toMatchObject({ status: 'picked_up', unit: '4B' });
   });
 
   it('needs a session; staff may check in (packages:write)', async () => {
