@@ -433,6 +433,32 @@ export const visionFlags = pgTable(
   ],
 );
 
+/** Every attempt to tell a resident about parcels (e-mail, webhook): staff see the failures. */
+export const notificationAttempts = pgTable(
+  'notification_attempts',
+  {
+    /** `<notice>/<channel>/<attempt>`: recording the same attempt twice stores it once. */
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    noticeId: text('notice_id').notNull(),
+    residentId: text('resident_id'),
+    channel: text('channel', { enum: ['email', 'webhook'] }).notNull(),
+    attempt: integer('attempt').notNull(),
+    at: ts('at').notNull(),
+    ok: boolean('ok').notNull(),
+    error: text('error'),
+    nextAttemptAt: ts('next_attempt_at'),
+    packageIds: text('package_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+  },
+  (t) => [
+    index('notification_attempts_site_at_idx').on(t.siteId, t.at.desc().nullsFirst()),
+    index('notification_attempts_notice_idx').on(t.noticeId),
+  ],
+);
+
 /** Every write a staff member, manager, admin or API token makes: who, what, when. */
 export const staffAuditLog = pgTable(
   'staff_audit_log',

@@ -22,6 +22,7 @@ import { carrierCodeRoutes } from './routes/carrier-codes.routes.ts';
 import { doorRoutes } from './routes/doors.routes.ts';
 import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
 import { packageRoutes } from './routes/packages.routes.ts';
+import type { ParcelNotifier } from './packages/parcel.notifier.ts';
 import type { AccessEvent } from '../access/index.ts';
 import { newId } from '../db/index.ts';
 
@@ -44,6 +45,8 @@ export interface AppDeps {
   hashCode: (code: string) => string;
   /** Stores an event (package check-ins, pickups) through the journal; true once durable. */
   recordEvent: (event: AccessEvent) => Promise<boolean>;
+  /** Tells residents about their parcels. */
+  notifier: ParcelNotifier;
   /** Cards or codes changed: the doors should re-read their snapshot. */
   onAccessChange: () => Promise<unknown>;
   analytics: { state: 'on' | 'off'; reason?: string };
@@ -133,7 +136,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       clock: deps.clock,
       site: deps.site,
       record: deps.recordEvent,
-      overdueAfterDays: 3,
+      overdueAfterDays: deps.site.notifications.overdueAfterDays,
+      notifier: deps.notifier,
     }),
   );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));

@@ -20,6 +20,7 @@ import { createDbEventSink } from './events/event.sink.ts';
 import type { Logger } from './log/logger.ts';
 import { eventView, type LiveFeed, type LiveMessage } from './routes/events.routes.ts';
 import { syncSite } from './site.sync.ts';
+import { createParcelNotifier, type ParcelNotifier } from './packages/parcel.notifier.ts';
 
 export interface ComposeOptions {
   site: SiteConfig;
@@ -38,6 +39,8 @@ export interface ComposeOptions {
   webDir: string | null;
   analytics: { state: 'on' | 'off'; reason?: string };
   drivers?: DriverFactory;
+  /** Resident notification retry schedule (tests shorten it). */
+  notifyRetryDelaysMs?: number[];
 }
 
 export interface Composed {
@@ -46,6 +49,7 @@ export interface Composed {
   doors: DoorRuntime;
   journal: EventJournal;
   snapshot: SnapshotRefresher;
+  notifier: ParcelNotifier;
   close(): Promise<void>;
 }
 
@@ -134,6 +138,14 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     },
   };
 
+  const notifier = createParcelNotifier({
+    db: database.db,
+    site,
+    clock,
+    log,
+    ...(o.notifyRetryDelaysMs ? { retryDelaysMs: o.notifyRetryDelaysMs } : {}),
+  });
+
   const auth = createAuthService({
     db: database.db,
     siteId,
@@ -155,6 +167,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     live,
     hashCode,
     recordEvent: record,
+    notifier,
     onAccessChange: () => snapshot.refresh(),
     analytics: o.analytics,
     status: () => {
@@ -177,12 +190,14 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     doors,
     journal,
     snapshot,
+    notifier,
     async close() {
       unsubJournal();
       unsubDoors();
       snapshot.stop();
       await doors.close();
       decider.close();
+      await notifier.close();
       await journal.close();
     },
   };

@@ -371,6 +371,56 @@ const accessSchema = z
   .prefault({})
   .describe('Door access rules of the site.');
 
+const notificationsSchema = z
+  .strictObject({
+    email: z
+      .strictObject({
+        host: z.string().min(1).describe('SMTP server host name.'),
+        port: z.int().min(1).max(65535).default(587).describe('SMTP port.'),
+        tls: z
+          .enum(['starttls', 'tls', 'none'])
+          .default('starttls')
+          .describe('starttls: upgrade required (587); tls: TLS from the start (465); none.'),
+        username: z.string().optional().describe('SMTP user.'),
+        password: z
+          .string()
+          .optional()
+          .describe('SMTP password; write ${ENV_NAME} to take it from the environment.'),
+        from: z.string().min(3).describe('From address, e.g. "Parcel room <parcels@example.org>".'),
+      })
+      .optional()
+      .describe('E-mail to residents through your SMTP server; unset = no e-mail.'),
+    webhook: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^https?:\/\//, 'must start with http:// or https://')
+          .describe('Receiver (SMS gateway, property-management system).'),
+        secret: z
+          .string()
+          .min(16, 'at least 16 characters')
+          .describe(
+            'HMAC key for X-Parcelroom-Signature; write ${ENV_NAME} to read it from the env.',
+          ),
+      })
+      .optional()
+      .describe('Signed JSON webhook per notice; unset = no webhook.'),
+    batchQuietMs: z
+      .int()
+      .min(0)
+      .max(3_600_000)
+      .default(60_000)
+      .describe('A resident is told once this long after their last parcel of a batch, in ms.'),
+    overdueAfterDays: z
+      .int()
+      .min(1)
+      .max(60)
+      .default(3)
+      .describe('Parcels waiting longer are shown as overdue.'),
+  })
+  .prefault({})
+  .describe('How residents hear about their parcels.');
+
 export const siteSchema = z
   .strictObject({
     site: z
@@ -396,6 +446,7 @@ export const siteSchema = z
       .prefault({})
       .describe('The building this box serves.'),
     access: accessSchema,
+    notifications: notificationsSchema,
     doors: z.array(doorSchema).min(1).max(64).describe('Doors into the package room.'),
     readers: z.array(readerSchema).max(128).default([]).describe('Card readers and keypads.'),
     cameras: z.array(cameraSchema).max(32).default([]).describe('Cameras.'),

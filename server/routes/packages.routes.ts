@@ -14,6 +14,7 @@ import {
   roomFromSite,
   type LocationKind,
 } from '../packages/index.ts';
+import type { ParcelNotifier } from '../packages/parcel.notifier.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { containsPattern } from '../http/like.ts';
@@ -61,6 +62,7 @@ export function packageRoutes(deps: {
   record: (event: AccessEvent) => Promise<boolean>;
   /** Parcels waiting longer than this are shown as overdue. */
   overdueAfterDays: number;
+  notifier: ParcelNotifier;
 }) {
   const { db, siteId, clock } = deps;
   const room = roomFromSite(deps.site.storage);
@@ -205,6 +207,14 @@ export function packageRoutes(deps: {
         ...(assignment.flagForStaff ? { flag: assignment.flagForStaff } : {}),
       },
     });
+    await deps.notifier.parcelCheckedIn({
+      packageId: result.id,
+      residentId,
+      unitId,
+      trackingNumber: tracking.normalized,
+      carrier: body.carrier,
+      location: { kind: assignment.kind, label: assignment.label },
+    });
     c.set('audit', {
       action: 'package.check_in',
       targetType: 'package',
@@ -304,6 +314,11 @@ export function packageRoutes(deps: {
     c.set('audit', { action: 'package.pickup', targetType: 'package', targetId: id });
     return c.json({ id, status: 'picked_up', pickedUpAt: now.toISOString() });
   });
+
+  // Notices given up on after every retry: staff call or knock instead.
+  app.get('/notifications/failures', requirePermission('packages:read'), (c) =>
+    c.json({ channels: deps.notifier.channels, items: deps.notifier.failures() }),
+  );
 
   // The storage board: every place in the room with what is in it, oldest first.
   app.get('/storage', requirePermission('packages:read'), async (c) => {

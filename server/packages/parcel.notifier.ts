@@ -1,0 +1,165 @@
+import { and, eq } from 'drizzle-orm';
+import { newId, notificationAttempts, residents, units, type Db } from '../../db/index.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import type { SiteConfig } from '../config/index.ts';
+import type { Logger } from '../log/logger.ts';
+import {
+  createEmailChannel,
+  createNoticeBatcher,
+  createNotifyDispatcher,
+  createWebhookChannel,
+  type Channel,
+  type DeliveryFailure,
+  type NoticeParcel,
+} from '../notify/index.ts';
+import type { LocationKind } from './slot.assigner.ts';
+
+export interface CheckedInParcel {
+  packageId: string;
+  residentId: string | null;
+  unitId: string;
+  trackingNumber: string;
+  carrier: string;
+  location: { kind: LocationKind; label: string };
+}
+
+/**
+ * Tells residents about their parcels: check-ins are batched per resident (one message per
+ * batch, not per parcel) and sent by every configured channel, each attempt stored so staff see
+ * what failed. A parcel addressed to a unit tells every resident living there.
+ */
+export interface ParcelNotifier {
+  readonly channels: readonly string[];
+  parcelCheckedIn(parcel: CheckedInParcel): Promise<void>;
+  /** Close every open batch now (the carrier's visit ended). */
+  flush(): void;
+  failures(): DeliveryFailure[];
+  close(): Promise<void>;
+}
+
+export function createParcelNotifier(deps: {
+  db: Db;
+  site: SiteConfig;
+  clock: Clock;
+  log: Logger;
+  /** Overrides for tests (e.g. shorter retries). */
+  retryDelaysMs?: number[];
+}): ParcelNotifier {
+  const { db, site, clock } = deps;
+  const siteId = site.site.id;
+  const log = deps.log.child({ component: 'notify' });
+  const cfg = site.notifications;
+  const channels: Channel[] = [];
+  if (cfg.email)
+    channels.push(
+      createEmailChannel({
+        host: cfg.email.host,
+        port: cfg.email.port,
+        secure: cfg.email.tls === 'tls' ? true : cfg.email.tls === 'starttls' ? 'starttls' : false,
+        ...(cfg.email.username
+          ? { auth: { user: cfg.email.username, pass: cfg.email.password ?? '' } }
+          : {}),
+        from: cfg.email.from,
+        connectionTimeoutMs: 10_000,
+      }),
+    );
+  if (cfg.webhook)
+    channels.push(
+      createWebhookChannel({ url: cfg.webhook.url, secret: cfg.webhook.secret, timeoutMs: 10_000 }),
+    );
+  if (channels.length === 0)
+    log.info('resident notifications are off: no e-mail or webhook in the site file');
+
+  const dispatcher = createNotifyDispatcher({
+    channels,
+    clock,
+    log,
+    ...(deps.retryDelaysMs ? { retry: { delaysMs: deps.retryDelaysMs } } : {}),
+    attempts: {
+      async record(a) {
+        await db
+          .insert(notificationAttempts)
+          .values({
+            id: a.id,
+            siteId,
+            noticeId: a.noticeKey,
+            residentId: noticeResidents.get(a.noticeKey) ?? null,
+            channel: a.channel,
+            attempt: a.attempt,
+            at: new Date(a.at),
+            ok: a.ok,
+            error: a.error ?? null,
+            nextAttemptAt: a.nextAttemptAt ? new Date(a.nextAttemptAt) : null,
+            packageIds: noticeParcels.get(a.noticeKey) ?? [],
+          })
+          .onConflictDoNothing();
+      },
+    },
+  });
+  const noticeResidents = new Map<string, string>();
+  const noticeParcels = new Map<string, string[]>();
+
+  const batcher = createNoticeBatcher<NoticeParcel>({
+    clock,
+    log,
+    quietMs: cfg.batchQuietMs,
+    onBatch: (batch) => {
+      void (async () => {
+        const [r] = await db
+          .select({ name: residents.name, email: residents.email, unit: units.label })
+          .from(residents)
+          .innerJoin(units, eq(units.id, residents.unitId))
+          .where(and(eq(residents.id, batch.residentKey), eq(residents.siteId, siteId)));
+        if (!r) return;
+        const id = newId(clock.now());
+        noticeResidents.set(id, batch.residentKey);
+        noticeParcels.set(
+          id,
+          batch.parcels.map((p) => p.id),
+        );
+        dispatcher.dispatch({
+          id,
+          at: clock.now(),
+          residentId: batch.residentKey,
+          residentName: r.name,
+          ...(r.email ? { email: r.email } : {}),
+          unit: r.unit,
+          parcels: batch.parcels,
+          siteName: site.site.name,
+        });
+      })().catch((err: unknown) => log.error('could not prepare a notice', { err }));
+    },
+  });
+
+  return {
+    channels: channels.map((c) => c.name),
+    async parcelCheckedIn(p) {
+      if (channels.length === 0) return;
+      const parcel: NoticeParcel = {
+        id: p.packageId,
+        trackingNumber: p.trackingNumber,
+        carrier: p.carrier,
+        location: {
+          kind: p.location.kind === 'shelf' ? 'slot' : p.location.kind,
+          label: p.location.label,
+        },
+      };
+      const to = p.residentId
+        ? [p.residentId]
+        : (
+            await db
+              .select({ id: residents.id })
+              .from(residents)
+              .where(and(eq(residents.unitId, p.unitId), eq(residents.status, 'active')))
+          ).map((r) => r.id);
+      for (const residentId of to) batcher.add(residentId, parcel);
+    },
+    flush: () => void batcher.flush(),
+    failures: () => dispatcher.failures(),
+    async close() {
+      batcher.close();
+      await dispatcher.close();
+      for (const c of channels) await c.close?.();
+    },
+  };
+}
