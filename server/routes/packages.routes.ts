@@ -84,8 +84,14 @@ export function packageRoutes(deps: {
 
   const app = new Hono<AppEnv>();
 
-  app.post('/packages', requirePermission('packages:write'), async (c) => {
-    const body = await readBody(c, checkInBody);
+  /**
+   * One check-in, by staff at the desk or by a carrier at the kiosk (then tied to the carrier code
+   * and the door entry that let them in).
+   */
+  const checkIn = async (
+    body: z.infer<typeof checkInBody>,
+    actor: { staffId?: string; carrierCodeId?: string; entryEventId?: string },
+  ) => {
     const plausible = isPlausibleTracking(body.trackingNumber);
     if (!plausible.ok) throw new ApiError(400, 'invalid_body', plausible.reason, 'trackingNumber');
     const tracking = recognizeTracking(body.trackingNumber);
@@ -128,8 +134,6 @@ export function packageRoutes(deps: {
       unitId = u.id;
       unitLabel = u.label;
     }
-    const principal = c.get('principal');
-
     const result = await inTurn(async () => {
       const inRoom = await db
         .select({
@@ -185,7 +189,9 @@ export function packageRoutes(deps: {
         size: body.size,
         locationId: assignment.id,
         checkedInAt: at,
-        checkedInByStaffId: principal.kind === 'staff' ? principal.staffId : null,
+        checkedInByStaffId: actor.staffId ?? null,
+        carrierCodeId: actor.carrierCodeId ?? null,
+        entryEventId: actor.entryEventId ?? null,
       });
       return { id, at, assignment };
     });
@@ -197,7 +203,10 @@ export function packageRoutes(deps: {
       type: 'package_checked_in',
       packageId: result.id,
       ...(residentId ? { residentId } : {}),
+      ...(actor.staffId ? { staffId: actor.staffId } : {}),
+      ...(actor.carrierCodeId ? { carrierCodeId: actor.carrierCodeId } : {}),
       details: {
+        ...(actor.entryEventId ? { entryEventId: actor.entryEventId } : {}),
         trackingNumber: tracking.normalized,
         carrier: body.carrier,
         unit: unitLabel,
@@ -215,14 +224,10 @@ export function packageRoutes(deps: {
       carrier: body.carrier,
       location: { kind: assignment.kind, label: assignment.label },
     });
-    c.set('audit', {
-      action: 'package.check_in',
-      targetType: 'package',
-      targetId: result.id,
-      details: { trackingNumber: tracking.normalized, location: assignment.id },
-    });
-    return c.json(
-      {
+    return {
+      id: result.id,
+      trackingNumber: tracking.normalized,
+      response: {
         id: result.id,
         location: { kind: assignment.kind, id: assignment.id, label: assignment.label },
         tracking: {
@@ -234,8 +239,23 @@ export function packageRoutes(deps: {
         },
         ...(assignment.flagForStaff ? { flag: assignment.flagForStaff } : {}),
       },
-      201,
+    };
+  };
+
+  app.post('/packages', requirePermission('packages:write'), async (c) => {
+    const body = await readBody(c, checkInBody);
+    const principal = c.get('principal');
+    const done = await checkIn(
+      body,
+      principal.kind === 'staff' ? { staffId: principal.staffId } : {},
     );
+    c.set('audit', {
+      action: 'package.check_in',
+      targetType: 'package',
+      targetId: done.id,
+      details: { trackingNumber: done.trackingNumber, location: done.response.location.id },
+    });
+    return c.json(done.response, 201);
   });
 
   app.get('/packages', requirePermission('packages:read'), async (c) => {
