@@ -138,6 +138,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       record: deps.recordEvent,
       overdueAfterDays: deps.site.notifications.overdueAfterDays,
       notifier: deps.notifier,
+      hashCode: deps.hashCode,
+      lastCarrierEntry: (id) => deps.doors.lastCarrierEntry(id),
     }),
   );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));

@@ -56,6 +56,10 @@ export interface DoorRuntime {
    * alarm when the lock ends.
    */
   keypadLocked(notice: LockoutNotice): void;
+  /** The last door entry a carrier code granted, kept here so the kiosk needs no database. */
+  lastCarrierEntry(
+    carrierCodeId: string,
+  ): { eventId: string; at: number; doorId: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -83,6 +87,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
   const waiting = new Map<string, ((o: ReaderOutcome) => void)[]>();
   const statusListeners = new Set<(d: DoorStatus) => void>();
   const unsubscribers: (() => void)[] = [];
+  const carrierEntries = new Map<string, { eventId: string; at: number; doorId: string }>();
 
   const event = (e: Omit<AccessEvent, 'id' | 'at'> & { at?: number }): AccessEvent => {
     const at = e.at ?? clock.now();
@@ -167,6 +172,12 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         return { decision: final, eventId: record.id };
       }
     }
+    if (final.decision === 'granted' && final.carrierCodeId)
+      carrierEntries.set(final.carrierCodeId, {
+        eventId: record.id,
+        at: record.at,
+        doorId: final.doorId,
+      });
     // Whoever asked (the /api/sim routes, a test) hears the outcome only once it is durable:
     // an acknowledged decision survives a kill -9.
     await deps.record(record);
@@ -270,6 +281,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);
     },
+    lastCarrierEntry: (id) => carrierEntries.get(id),
     keypadLocked(n) {
       const entry = doors.get(n.doorId);
       void deps.record(

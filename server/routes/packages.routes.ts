@@ -1,8 +1,21 @@
-import { and, asc, desc, eq, ilike, inArray, or, type SQL } from 'drizzle-orm';
-import { Hono } from 'hono';
+import { and, asc, desc, eq, ilike, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { timingSafeEqual } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { AccessEvent } from '../../access/index.ts';
-import { accessEvents, newId, packages, residents, units, type Db } from '../../db/index.ts';
+import {
+  accessEvents,
+  carrierCodes,
+  newId,
+  packages,
+  residents,
+  units,
+  type Db,
+} from '../../db/index.ts';
+import { createLoginLimiter } from '../auth/login.limiter.ts';
+import { hashSecret, newSecret } from '../auth/secret.tokens.ts';
+import { clientAddress } from '../http/audit.middleware.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import type { SiteConfig } from '../config/index.ts';
 import {
@@ -63,6 +76,16 @@ export function packageRoutes(deps: {
   /** Parcels waiting longer than this are shown as overdue. */
   overdueAfterDays: number;
   notifier: ParcelNotifier;
+  /** Keyed hash of a typed code, to match a carrier's code at the kiosk. */
+  hashCode: (code: string) => string;
+  /** The last door entry of a carrier code seen by this box (survives a database outage). */
+  lastCarrierEntry: (
+    carrierCodeId: string,
+  ) => { eventId: string; at: number; doorId: string } | undefined;
+  /** A carrier may start a kiosk session this long after their code opened the door. */
+  kioskEntryWindowMs?: number;
+  /** A kiosk session ends after this long without a check-in. */
+  kioskIdleMs?: number;
 }) {
   const { db, siteId, clock } = deps;
   const room = roomFromSite(deps.site.storage);
@@ -333,6 +356,144 @@ export function packageRoutes(deps: {
     });
     c.set('audit', { action: 'package.pickup', targetType: 'package', targetId: id });
     return c.json({ id, status: 'picked_up', pickedUpAt: now.toISOString() });
+  });
+
+  // --- The kiosk: carriers check parcels in themselves, bound to the visit their code opened. ---
+  const KIOSK_COOKIE = 'parcelroom_kiosk';
+  const entryWindowMs = deps.kioskEntryWindowMs ?? 15 * 60_000;
+  const idleMs = deps.kioskIdleMs ?? 15 * 60_000;
+  const kioskLimiter = createLoginLimiter({ clock, maxPerEmail: 5, maxPerAddress: 10 });
+  const kioskSessions = new Map<
+    string,
+    {
+      carrierCodeId: string;
+      carrier: string;
+      entryEventId: string;
+      doorId: string | null;
+      lastAt: number;
+    }
+  >();
+  const kioskSession = (c: Context<AppEnv>) => {
+    const token = getCookie(c, KIOSK_COOKIE);
+    const session = token ? kioskSessions.get(hashSecret(token)) : undefined;
+    if (!session || clock.now() - session.lastAt > idleMs) {
+      if (token) kioskSessions.delete(hashSecret(token));
+      throw new ApiError(401, 'no_kiosk_session', 'enter your delivery code at the kiosk first');
+    }
+    session.lastAt = clock.now();
+    return { token: token!, session };
+  };
+
+  app.post('/kiosk/session', async (c) => {
+    const body = await readBody(
+      c,
+      z.strictObject({ code: z.string().regex(/^\d{4,16}$/, 'digits only') }),
+    );
+    const address = clientAddress(c.env) ?? 'unknown';
+    const wait = kioskLimiter.retryAfterMs('kiosk', address);
+    if (wait > 0)
+      throw new ApiError(
+        429,
+        'too_many_attempts',
+        'Too many wrong codes. Ask the desk for help.',
+        undefined,
+        {
+          'Retry-After': String(Math.ceil(wait / 1000)),
+        },
+      );
+    const now = clock.now();
+    const hash = deps.hashCode(body.code);
+    const live = await db
+      .select()
+      .from(carrierCodes)
+      .where(and(eq(carrierCodes.siteId, siteId), isNull(carrierCodes.revokedAt)));
+    const typed = Buffer.from(hash, 'hex');
+    const code = live.find((r) => {
+      const stored = Buffer.from(r.codeHash, 'hex');
+      return stored.length === typed.length && timingSafeEqual(stored, typed);
+    });
+    // The door's own memory first (it works while the database is away), then the log.
+    const remembered = code ? deps.lastCarrierEntry(code.id) : undefined;
+    const [stored] =
+      code && !remembered
+        ? await db
+            .select({ id: accessEvents.id, at: accessEvents.at, doorId: accessEvents.doorId })
+            .from(accessEvents)
+            .where(
+              and(
+                eq(accessEvents.carrierCodeId, code.id),
+                eq(accessEvents.type, 'access'),
+                eq(accessEvents.decision, 'granted'),
+              ),
+            )
+            .orderBy(desc(accessEvents.at), desc(accessEvents.id))
+            .limit(1)
+        : [];
+    const entry = remembered
+      ? { id: remembered.eventId, at: remembered.at, doorId: remembered.doorId }
+      : stored
+        ? { id: stored.id, at: stored.at.getTime(), doorId: stored.doorId }
+        : undefined;
+    if (!code || !entry || now - entry.at > entryWindowMs) {
+      kioskLimiter.recordFailure('kiosk', address);
+      // One answer for every refusal: the kiosk must not tell a guesser which codes exist.
+      throw new ApiError(
+        403,
+        'no_carrier_visit',
+        'Use your delivery code on the door keypad first, then enter it here.',
+        'code',
+      );
+    }
+    const token = newSecret('prk');
+    kioskSessions.set(hashSecret(token), {
+      carrierCodeId: code.id,
+      carrier: code.carrier,
+      entryEventId: entry.id,
+      doorId: entry.doorId,
+      lastAt: now,
+    });
+    setCookie(c, KIOSK_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/api/kiosk' });
+    return c.json({ carrier: code.carrier, doorId: entry.doorId, idleMinutes: idleMs / 60_000 });
+  });
+
+  // Recipients for the kiosk: names and units only, at most ten, two letters at least.
+  app.get('/kiosk/recipients', async (c) => {
+    kioskSession(c);
+    const q = readQuery(c, z.strictObject({ q: z.string().trim().min(2).max(40) }));
+    const like = containsPattern(q.q);
+    const rows = await db
+      .select({ id: residents.id, name: residents.name, unit: units.label })
+      .from(residents)
+      .innerJoin(units, eq(units.id, residents.unitId))
+      .where(
+        and(
+          eq(residents.siteId, siteId),
+          eq(residents.status, 'active'),
+          or(ilike(residents.name, like), ilike(units.label, like))!,
+        ),
+      )
+      .orderBy(asc(units.label), asc(residents.name))
+      .limit(10);
+    return c.json({ items: rows });
+  });
+
+  app.post('/kiosk/packages', async (c) => {
+    const { session } = kioskSession(c);
+    const body = await readBody(c, checkInBody);
+    const done = await checkIn(body, {
+      carrierCodeId: session.carrierCodeId,
+      entryEventId: session.entryEventId,
+    });
+    return c.json(done.response, 201);
+  });
+
+  app.post('/kiosk/session/end', (c) => {
+    const { token } = kioskSession(c);
+    kioskSessions.delete(hashSecret(token));
+    // The carrier is done: residents hear about this visit's parcels now.
+    deps.notifier.flush();
+    deleteCookie(c, KIOSK_COOKIE, { path: '/api/kiosk' });
+    return c.json({ ok: true });
   });
 
   // Notices given up on after every retry: staff call or knock instead.
