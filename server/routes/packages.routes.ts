@@ -1,4 +1,17 @@
-import { and, asc, desc, eq, ilike, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gte,
+  ilike,
+  inArray,
+  isNull,
+  lte,
+  or,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -151,7 +164,7 @@ export function packageRoutes(deps: {
       const [u] = await db
         .select({ id: units.id, label: units.label })
         .from(units)
-        .where(and(eq(units.siteId, siteId), eq(units.label, body.unit!)));
+        .where(and(eq(units.siteId, siteId), sql`lower(${units.label}) = lower(${body.unit!})`));
       if (!u)
         throw new ApiError(404, 'unknown_unit', `no unit '${body.unit}' in this building`, 'unit');
       unitId = u.id;
@@ -565,18 +578,19 @@ export function packageRoutes(deps: {
     // Door entries of the owner while the parcel waited.
     const until = p.pickedUpAt ?? p.returnedAt ?? new Date(clock.now());
     const entries = p.residentId
-      ? (
-          await db
-            .select()
-            .from(accessEvents)
-            .where(
-              and(
-                eq(accessEvents.residentId, p.residentId),
-                inArray(accessEvents.type, ['access', 'door_opened']),
-              ),
-            )
-            .orderBy(asc(accessEvents.at), asc(accessEvents.id))
-        ).filter((e) => e.at >= p.checkedInAt && e.at <= until)
+      ? await db
+          .select()
+          .from(accessEvents)
+          .where(
+            and(
+              eq(accessEvents.siteId, siteId),
+              eq(accessEvents.residentId, p.residentId),
+              inArray(accessEvents.type, ['access', 'door_opened']),
+              gte(accessEvents.at, p.checkedInAt),
+              lte(accessEvents.at, until),
+            ),
+          )
+          .orderBy(asc(accessEvents.at), asc(accessEvents.id))
       : [];
     const items = [...own, ...entries]
       .sort((a, b) => a.at.getTime() - b.at.getTime() || a.id.localeCompare(b.id))
@@ -586,6 +600,7 @@ export function packageRoutes(deps: {
         type: e.type,
         ...(e.doorId ? { doorId: e.doorId } : {}),
         ...(e.decision ? { decision: e.decision } : {}),
+        ...(e.reason ? { reason: e.reason } : {}),
         ...(e.carrierCodeId ? { carrierCodeId: e.carrierCodeId } : {}),
         ...(e.staffId ? { staffId: e.staffId } : {}),
         details: e.details,

@@ -314,6 +314,16 @@ describe.each(databaseKinds())('parcel check-in on %s', (kind) => {
     expect(timeline.package).toMatchObject({ status: 'picked_up', unit: '4B' });
   });
 
+  it('finds the unit whatever case the label is typed in', async () => {
+    const res = await checkIn({
+      trackingNumber: amazon(7777),
+      carrier: 'Amazon',
+      unit: '4b',
+      size: 'standard',
+    });
+    expect(res.status).toBe(201);
+  });
+
   it('needs a session; staff may check in (packages:write)', async () => {
     expect((await t.call('GET', '/api/packages')).status).toBe(401);
     expect(

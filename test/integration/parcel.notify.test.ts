@@ -10,9 +10,9 @@ type Json = Record<string, unknown>;
 const json = async (res: Response) => (await res.json()) as Json;
 const amazon = (n: number) => `TBA${String(n).padStart(12, '0')}`;
 
-async function until(what: string, check: () => boolean, ms = 10_000) {
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -105,6 +105,12 @@ describe('residents hear about their parcels, once per batch', () => {
     });
     t.clock.advance(60_000);
     await until('the refused webhook', () => hook.requests.length >= before + 1);
+    // The retry is scheduled before the failed attempt is stored: once stored, move time on.
+    await until('the failed attempt to be stored', async () =>
+      (await t.database.db.select().from(notificationAttempts)).some(
+        (a) => a.channel === 'webhook' && !a.ok,
+      ),
+    );
     t.clock.advance(30_000);
     await until('the retry', () => hook.requests.length >= before + 2);
     const failures = await json(

@@ -47,6 +47,8 @@ export interface Resident {
   unit: string;
   email?: string | null;
   phone?: string | null;
+  /** 'active', or 'moved_out' once the resident has left; older servers leave it out. */
+  status?: string;
   createdAt: string;
 }
 
@@ -413,4 +415,176 @@ export async function revokeCredential(id: string): Promise<void> {
 export async function getSettings(fetchFn?: Fetch): Promise<SiteSettings> {
   const res = await request<{ site: SiteSettings }>('/api/settings', { fetch: fetchFn });
   return res.site;
+}
+
+// --- Packages --------------------------------------------------------------------------------
+
+export const PARCEL_SIZES = ['standard', 'oversized', 'perishable'] as const;
+export type ParcelSize = (typeof PARCEL_SIZES)[number];
+
+export type LocationKind = 'shelf' | 'locker' | 'oversized' | 'overflow';
+
+export interface StorageLocation {
+  /** One of {@link LocationKind}; kept open so a newer server's kind still shows. */
+  kind: LocationKind | (string & {});
+  id: string;
+  label: string;
+}
+
+export type PackageStatus = 'checked_in' | 'picked_up' | 'returned';
+
+export interface NewPackage {
+  trackingNumber: string;
+  carrier: string;
+  /** Exactly one of unit and residentId. */
+  unit?: string;
+  residentId?: string;
+  size: ParcelSize;
+  /** A location id, when staff put the parcel somewhere else than the server would. */
+  location?: string;
+}
+
+export interface TrackingCheck {
+  normalized: string;
+  carrier: string | null;
+  format: string | null;
+  /** true: the check digit agrees · null: accepted, but nothing to check it against. */
+  valid: boolean | null;
+}
+
+export interface CheckedIn {
+  id: string;
+  location: StorageLocation;
+  tracking: TrackingCheck;
+  /** Something staff should see to, e.g. "perishable without a cold locker". */
+  flag?: string;
+}
+
+export interface PackageRow {
+  id: string;
+  trackingNumber: string;
+  carrier: string;
+  status: PackageStatus | (string & {});
+  size: ParcelSize | (string & {});
+  unit: string;
+  residentId?: string;
+  residentName?: string;
+  location: StorageLocation;
+  checkedInAt: string;
+  pickedUpAt?: string;
+}
+
+export interface PackageQuery {
+  status?: PackageStatus;
+  unit?: string;
+  /** Part of a tracking number, a unit or a resident's name. */
+  q?: string;
+  limit?: number;
+}
+
+export interface StoredItem {
+  id: string;
+  trackingNumber: string;
+  carrier: string;
+  size: ParcelSize | (string & {});
+  unit: string;
+  residentName?: string;
+  checkedInAt: string;
+  ageHours: number;
+  overdue: boolean;
+}
+
+export interface StorageSlot {
+  id: string;
+  label: string;
+  items: StoredItem[];
+}
+
+export interface StorageShelf {
+  id: string;
+  label: string;
+  slots: StorageSlot[];
+}
+
+export interface StorageLocker extends StorageSlot {
+  size: 'small' | 'medium' | 'large' | (string & {});
+  refrigerated: boolean;
+}
+
+export interface StorageBoard {
+  overdueAfterDays: number;
+  shelves: StorageShelf[];
+  lockers: StorageLocker[];
+  oversized: StorageSlot;
+  overflow: StorageSlot;
+}
+
+export interface TimelineItem {
+  id: string;
+  at: string;
+  type: string;
+  doorId?: string;
+  decision?: 'granted' | 'denied';
+  reason?: string;
+  staffId?: string;
+  carrierCodeId?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface PackageTimeline {
+  package: {
+    id: string;
+    trackingNumber: string;
+    carrier: string;
+    unit: string;
+    status: PackageStatus | (string & {});
+    location: StorageLocation;
+    checkedInAt: string;
+    pickedUpAt?: string;
+  };
+  items: TimelineItem[];
+}
+
+export function checkInPackage(parcel: NewPackage): Promise<CheckedIn> {
+  return request<CheckedIn>('/api/packages', { method: 'POST', body: parcel });
+}
+
+export async function listPackages(
+  query: PackageQuery = {},
+  fetchFn?: Fetch,
+): Promise<PackageRow[]> {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') params.set(key, String(value));
+  }
+  const qs = params.toString();
+  const res = await request<{ items: PackageRow[] }>(`/api/packages${qs === '' ? '' : `?${qs}`}`, {
+    fetch: fetchFn,
+  });
+  return res.items;
+}
+
+export function pickUpPackage(
+  id: string,
+): Promise<{ id: string; status: 'picked_up'; pickedUpAt: string }> {
+  return request(`/api/packages/${encodeURIComponent(id)}/pickup`, { method: 'POST' });
+}
+
+export function getStorage(fetchFn?: Fetch): Promise<StorageBoard> {
+  return request<StorageBoard>('/api/storage', { fetch: fetchFn });
+}
+
+export function getPackageTimeline(id: string, fetchFn?: Fetch): Promise<PackageTimeline> {
+  return request<PackageTimeline>(`/api/packages/${encodeURIComponent(id)}/timeline`, {
+    fetch: fetchFn,
+  });
+}
+
+/** Residents whose name or unit contains `q` (for the recipient type-ahead). */
+export async function searchResidents(q: string, fetchFn?: Fetch): Promise<Resident[]> {
+  const res = await request<{ items: Resident[] }>(
+    `/api/residents?${new URLSearchParams({ q }).toString()}`,
+    { fetch: fetchFn },
+  );
+  return res.items;
 }
