@@ -15,39 +15,25 @@ import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BUILTIN_FORMATS, encodeCard as serverEncodeCard } from '../../access/index.ts';
-import { loadConfig } from '../../server/config/index.ts';
-import { startServer, type RunningServer } from '../../server/main.ts';
+import type { RunningServer } from '../../server/main.ts';
 import {
   encodeCard as consoleEncodeCard,
   fieldMax,
   WIEGAND_FORMATS,
 } from '../../web/src/lib/wiegand.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { getFreePort } from '../harness/free-port.ts';
+import { startOnFreePort } from '../harness/e2e.server.ts';
 import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
-import { ensureWebBuilt, WEB_BUILD_DIR } from '../harness/web-build.ts';
+import { ensureWebBuilt } from '../harness/web-build.ts';
 
 const chromiumPath = requireChromium();
 const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
 
 const RESULTS_DIR = join(REPO_ROOT, '.test-results');
 const ADMIN = { email: 'admin@access.test', password: 'admin password for access e2e' };
-
-/** Start the server in-process; retries on a fresh port if the free one was taken meanwhile. */
-async function startOnFreePort(env: Record<string, string>): Promise<RunningServer> {
-  for (let attempt = 1; ; attempt++) {
-    const config = loadConfig({ ...env, PORT: String(await getFreePort()), HOST: '127.0.0.1' });
-    try {
-      return await startServer(config, { webDir: WEB_BUILD_DIR });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 3) continue;
-      throw err;
-    }
-  }
-}
 
 /** A fresh tab, and the uncaught errors the console throws in it (a test expects none). */
 async function openPage(browser: LaunchedChromium): Promise<{ page: Page; errors: string[] }> {

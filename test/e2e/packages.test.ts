@@ -15,16 +15,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../server/config/index.ts';
-import { startServer, type RunningServer } from '../../server/main.ts';
+import type { RunningServer } from '../../server/main.ts';
 import { encodeCard } from '../../web/src/lib/wiegand.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { getFreePort } from '../harness/free-port.ts';
+import { startOnFreePort, api } from '../harness/e2e.server.ts';
 import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
-import { ensureWebBuilt, WEB_BUILD_DIR } from '../harness/web-build.ts';
+import { ensureWebBuilt } from '../harness/web-build.ts';
 
 const chromiumPath = requireChromium();
 const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
@@ -58,34 +57,6 @@ interface Storage {
 }
 interface Timeline {
   items: { type: string; staffId?: string; decision?: string }[];
-}
-
-/** Start the server in-process; retries on a fresh port if the free one was taken meanwhile. */
-async function startOnFreePort(env: Record<string, string>): Promise<RunningServer> {
-  for (let attempt = 1; ; attempt++) {
-    const config = loadConfig({ ...env, PORT: String(await getFreePort()), HOST: '127.0.0.1' });
-    try {
-      return await startServer(config, { webDir: WEB_BUILD_DIR });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 3) continue;
-      throw err;
-    }
-  }
-}
-
-async function api(
-  url: string,
-  path: string,
-  init: { method?: string; body?: unknown; cookie?: string } = {},
-): Promise<Response> {
-  return fetch(`${url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(init.cookie ? { cookie: init.cookie } : {}),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
 }
 
 async function json<T>(res: Promise<Response>, status = 200): Promise<T> {

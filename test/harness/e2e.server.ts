@@ -1,0 +1,41 @@
+import type { Page } from 'playwright-core';
+import { loadConfig } from '../../server/config/index.ts';
+import { startServer, type RunningServer } from '../../server/main.ts';
+import { getFreePort } from './free-port.ts';
+import { WEB_BUILD_DIR } from './web-build.ts';
+
+/** Start the server in-process; retries on a fresh port if the free one was taken meanwhile. */
+export async function startOnFreePort(env: Record<string, string>): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    const config = loadConfig({ ...env, PORT: String(await getFreePort()), HOST: '127.0.0.1' });
+    try {
+      return await startServer(config, { webDir: WEB_BUILD_DIR });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 3) continue;
+      throw err;
+    }
+  }
+}
+
+/** A JSON call to the running server, with an optional session cookie. */
+export async function api(
+  url: string,
+  path: string,
+  init: { method?: string; body?: unknown; cookie?: string } = {},
+): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(init.cookie ? { cookie: init.cookie } : {}),
+    },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
+}
+
+/** Fill the console's sign-in form and submit it. */
+export async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
