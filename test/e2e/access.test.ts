@@ -22,12 +22,9 @@ import {
   WIEGAND_FORMATS,
 } from '../../web/src/lib/wiegand.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { startOnFreePort } from '../harness/e2e.server.ts';
-import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
+import { startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
-import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
-import { ensureWebBuilt } from '../harness/web-build.ts';
 
 const chromiumPath = requireChromium();
 const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
@@ -90,25 +87,13 @@ describe('console Wiegand encoder', () => {
 
 function accessSuite(kind: 'pglite' | 'postgres', screenshot: string) {
   return () => {
-    let dataDir: TempDir;
+    let site: E2eSite | undefined;
     let server: RunningServer;
     let browser: LaunchedChromium;
-    let dbName: string | undefined;
 
     beforeAll(async () => {
-      await ensureWebBuilt();
-      dataDir = await makeTempDir(`parcelroom-e2e-access-${kind}`);
-      const env: Record<string, string> = {
-        DATA_DIR: dataDir.path,
-        PARCELROOM_ADMIN_EMAIL: ADMIN.email,
-        PARCELROOM_ADMIN_PASSWORD: ADMIN.password,
-        PARCELROOM_LOG_LEVEL: 'error',
-      };
-      if (kind === 'postgres') {
-        dbName = uniqueDatabaseName('e2e_access');
-        env.DATABASE_URL = await createDatabase(pgBaseUrl ?? '', dbName);
-      }
-      server = await startOnFreePort(env);
+      site = await startE2eSite({ kind, name: 'access', admin: ADMIN, pgBaseUrl });
+      server = site.server;
       browser = await launchChromium({
         baseURL: server.url,
         // A landscape wall tablet.
@@ -131,9 +116,7 @@ function accessSuite(kind: 'pglite' | 'postgres', screenshot: string) {
 
     afterAll(async () => {
       await browser?.close();
-      await server?.close();
-      await dataDir?.cleanup();
-      if (dbName && pgBaseUrl) await dropDatabase(pgBaseUrl, dbName);
+      await site?.close();
     });
 
     it('lets a carrier code open the door, live, and locks the keypad after five wrong codes', async () => {

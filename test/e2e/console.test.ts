@@ -10,12 +10,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { startOnFreePort, api, signIn } from '../harness/e2e.server.ts';
-import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
+import { startE2eSite, type E2eSite, api, signIn } from '../harness/e2e.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
-import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
-import { ensureWebBuilt } from '../harness/web-build.ts';
 
 const chromiumPath = requireChromium();
 const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
@@ -49,26 +46,14 @@ async function openPage(browser: LaunchedChromium): Promise<{ page: Page; errors
 
 function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
   return () => {
-    let dataDir: TempDir;
+    let site: E2eSite | undefined;
     let server: RunningServer;
     let browser: LaunchedChromium;
-    let dbName: string | undefined;
     const databaseLabel = kind === 'pglite' ? 'PGlite (embedded)' : 'PostgreSQL';
 
     beforeAll(async () => {
-      await ensureWebBuilt();
-      dataDir = await makeTempDir(`parcelroom-e2e-${kind}`);
-      const env: Record<string, string> = {
-        DATA_DIR: dataDir.path,
-        PARCELROOM_ADMIN_EMAIL: ADMIN.email,
-        PARCELROOM_ADMIN_PASSWORD: ADMIN.password,
-        PARCELROOM_LOG_LEVEL: 'error',
-      };
-      if (kind === 'postgres') {
-        dbName = uniqueDatabaseName('e2e_console');
-        env.DATABASE_URL = await createDatabase(pgBaseUrl ?? '', dbName);
-      }
-      server = await startOnFreePort(env);
+      site = await startE2eSite({ kind, name: 'console', admin: ADMIN, pgBaseUrl });
+      server = site.server;
 
       // A staff member, made by the admin through the API.
       const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
@@ -85,9 +70,7 @@ function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
 
     afterAll(async () => {
       await browser?.close();
-      await server?.close();
-      await dataDir?.cleanup();
-      if (dbName && pgBaseUrl) await dropDatabase(pgBaseUrl, dbName);
+      await site?.close();
     });
 
     it('sends a visitor to the login page, refuses a wrong password, and opens the Room page', async () => {

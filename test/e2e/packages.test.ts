@@ -18,12 +18,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
 import { encodeCard } from '../../web/src/lib/wiegand.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { startOnFreePort, api } from '../harness/e2e.server.ts';
-import { createDatabase, dropDatabase, uniqueDatabaseName } from '../harness/postgres.server.ts';
+import { startE2eSite, type E2eSite, api } from '../harness/e2e.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
-import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
-import { ensureWebBuilt } from '../harness/web-build.ts';
 
 const chromiumPath = requireChromium();
 const pgBaseUrl = chromiumPath ? requireProvided(inject('pgBaseUrl'), 'PostgreSQL') : null;
@@ -77,12 +74,11 @@ const activeId = (page: Page): Promise<string> =>
 
 function packagesSuite(kind: 'pglite' | 'postgres', screenshot: string) {
   return () => {
-    let dataDir: TempDir;
+    let site: E2eSite | undefined;
     let server: RunningServer;
     let browser: LaunchedChromium;
     let page: Page;
     const errors: string[] = [];
-    let dbName: string | undefined;
     let admin: string;
     let staffId: string;
     let graceId: string;
@@ -106,19 +102,8 @@ function packagesSuite(kind: 'pglite' | 'postgres', screenshot: string) {
     }
 
     beforeAll(async () => {
-      await ensureWebBuilt();
-      dataDir = await makeTempDir(`parcelroom-e2e-packages-${kind}`);
-      const env: Record<string, string> = {
-        DATA_DIR: dataDir.path,
-        PARCELROOM_ADMIN_EMAIL: ADMIN.email,
-        PARCELROOM_ADMIN_PASSWORD: ADMIN.password,
-        PARCELROOM_LOG_LEVEL: 'error',
-      };
-      if (kind === 'postgres') {
-        dbName = uniqueDatabaseName('e2e_packages');
-        env.DATABASE_URL = await createDatabase(pgBaseUrl ?? '', dbName);
-      }
-      server = await startOnFreePort(env);
+      site = await startE2eSite({ kind, name: 'packages', admin: ADMIN, pgBaseUrl });
+      server = site.server;
 
       // Set-up through the API as the admin: two residents, a card for one, a staff member.
       const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
@@ -179,9 +164,7 @@ function packagesSuite(kind: 'pglite' | 'postgres', screenshot: string) {
 
     afterAll(async () => {
       await browser?.close();
-      await server?.close();
-      await dataDir?.cleanup();
-      if (dbName && pgBaseUrl) await dropDatabase(pgBaseUrl, dbName);
+      await site?.close();
     });
 
     it('checks three parcels in by scanning and shows each where the API put it', async () => {

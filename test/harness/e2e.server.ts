@@ -2,7 +2,9 @@ import type { Page } from 'playwright-core';
 import { loadConfig } from '../../server/config/index.ts';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { getFreePort } from './free-port.ts';
-import { WEB_BUILD_DIR } from './web-build.ts';
+import { createDatabase, dropDatabase, uniqueDatabaseName } from './postgres.server.ts';
+import { makeTempDir } from './temp-dir.ts';
+import { ensureWebBuilt, WEB_BUILD_DIR } from './web-build.ts';
 
 /** Start the server in-process; retries on a fresh port if the free one was taken meanwhile. */
 export async function startOnFreePort(env: Record<string, string>): Promise<RunningServer> {
@@ -38,4 +40,43 @@ export async function signIn(page: Page, email: string, password: string): Promi
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+export interface E2eSite {
+  server: RunningServer;
+  close(): Promise<void>;
+}
+
+/**
+ * A built console and a running server with the demo room and an admin from the environment, on
+ * embedded PGlite or a fresh database of the run's PostgreSQL; `close()` removes all of it.
+ */
+export async function startE2eSite(opts: {
+  kind: 'pglite' | 'postgres';
+  name: string;
+  admin: { email: string; password: string };
+  pgBaseUrl: string | null;
+}): Promise<E2eSite> {
+  await ensureWebBuilt();
+  const dataDir = await makeTempDir(`parcelroom-e2e-${opts.name}-${opts.kind}`);
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir.path,
+    PARCELROOM_ADMIN_EMAIL: opts.admin.email,
+    PARCELROOM_ADMIN_PASSWORD: opts.admin.password,
+    PARCELROOM_LOG_LEVEL: 'error',
+  };
+  let dbName: string | undefined;
+  if (opts.kind === 'postgres') {
+    dbName = uniqueDatabaseName(`e2e_${opts.name}`);
+    env.DATABASE_URL = await createDatabase(opts.pgBaseUrl ?? '', dbName);
+  }
+  const server = await startOnFreePort(env);
+  return {
+    server,
+    async close() {
+      await server.close();
+      await dataDir.cleanup();
+      if (dbName && opts.pgBaseUrl) await dropDatabase(opts.pgBaseUrl, dbName);
+    },
+  };
 }
