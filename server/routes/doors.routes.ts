@@ -4,6 +4,7 @@ import { encodeKeyBurst, isKeypadKey } from '../../access/index.ts';
 import type { DoorRuntime, ReaderOutcome } from '../doors/door.runtime.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
+import { createTurns } from '../http/turns.ts';
 import { ApiError, readBody } from '../http/errors.ts';
 
 const contactBody = z.strictObject({ state: z.enum(['open', 'closed']) });
@@ -53,19 +54,8 @@ export function doorRoutes(deps: { doors: DoorRuntime }) {
   // Simulated hardware: only for doors and readers whose driver is 'sim'. The input goes through
   // the simulated reader's driver interface, exactly as a real reader's would. Requests on one
   // reader take turns, so each answer is the outcome of its own input, as at a real reader.
-  const turns = new Map<string, Promise<unknown>>();
-  const inTurn = <T>(readerId: string, fn: () => Promise<T>): Promise<T> => {
-    const run = (turns.get(readerId) ?? Promise.resolve()).then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    turns.set(readerId, settled);
-    void settled.then(() => {
-      if (turns.get(readerId) === settled) turns.delete(readerId);
-    });
-    return run;
-  };
+  const inTurn = createTurns();
+
   const simReader = (id: string) => {
     const reader = deps.doors.simReader(id);
     if (!reader) throw new ApiError(404, 'not_found', `no simulated reader '${id}'`);

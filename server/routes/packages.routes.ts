@@ -43,6 +43,7 @@ import {
 import type { ParcelNotifier } from '../packages/parcel.notifier.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
+import { createTurns } from '../http/turns.ts';
 import { containsPattern } from '../http/like.ts';
 import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
 
@@ -111,12 +112,7 @@ export function packageRoutes(deps: {
   const where = (id: string): LocationInfo =>
     locations.get(id) ?? { kind: 'overflow', id, label: id };
 
-  let turn: Promise<unknown> = Promise.resolve();
-  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = turn.then(fn, fn);
-    turn = run.catch(() => undefined);
-    return run;
-  };
+  const inTurn = createTurns();
 
   const app = new Hono<AppEnv>();
 
@@ -170,7 +166,7 @@ export function packageRoutes(deps: {
       unitId = u.id;
       unitLabel = u.label;
     }
-    const result = await inTurn(async () => {
+    const result = await inTurn('check-in', async () => {
       const inRoom = await db
         .select({
           id: packages.id,
