@@ -83,6 +83,25 @@ export interface AccessDecider {
   close(): void;
 }
 
+/**
+ * The code whose stored hash equals `typedHash`. Every entry is compared, in constant time and
+ * without stopping at a match, so the time taken says nothing about which (or whether any) code
+ * was close. Used at the keypad and at the kiosk.
+ */
+export function matchCodeHash<T extends { codeHash: string }>(
+  entries: readonly T[],
+  typedHash: string,
+): T | undefined {
+  const typed = Buffer.from(typedHash, 'hex');
+  let found: T | undefined;
+  for (const c of entries) {
+    const stored = Buffer.from(c.codeHash, 'hex');
+    const same = stored.length === typed.length && timingSafeEqual(stored, typed);
+    if (same && !found) found = c;
+  }
+  return found;
+}
+
 export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
   const { clock, formats } = opts;
   const readers = new Map(opts.readers.map((r) => [r.readerId, r]));
@@ -176,15 +195,7 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
         detail: `locked for ${Math.ceil(lockedFor / 1000)} s`,
       };
     }
-    const typed = Buffer.from(opts.hashCode(pin), 'hex');
-    // Compare against every live code, without stopping at a match, so the time taken says
-    // nothing about which (or whether any) code was close.
-    let found: CarrierCodeEntry | undefined;
-    for (const c of codes) {
-      const stored = Buffer.from(c.codeHash, 'hex');
-      const same = stored.length === typed.length && timingSafeEqual(stored, typed);
-      if (same && !found) found = c;
-    }
+    const found = matchCodeHash(codes, opts.hashCode(pin));
     const now = clock.now();
     const deny = (reason: DecisionReason, extra: Partial<Decision> = {}): Decision => {
       const lock = guard.recordFailure(r.readerId);

@@ -63,6 +63,7 @@ export type {
 } from './access.events.ts';
 export {
   createAccessDecider,
+  matchCodeHash,
   type AccessDecider,
   type AccessDeciderOptions,
   type Decision,

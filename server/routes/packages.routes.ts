@@ -12,11 +12,10 @@ import {
   sql,
   type SQL,
 } from 'drizzle-orm';
-import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
-import type { AccessEvent } from '../../access/index.ts';
+import { matchCodeHash, type AccessEvent } from '../../access/index.ts';
 import {
   accessEvents,
   carrierCodes,
@@ -416,11 +415,7 @@ export function packageRoutes(deps: {
       .select()
       .from(carrierCodes)
       .where(and(eq(carrierCodes.siteId, siteId), isNull(carrierCodes.revokedAt)));
-    const typed = Buffer.from(hash, 'hex');
-    const code = live.find((r) => {
-      const stored = Buffer.from(r.codeHash, 'hex');
-      return stored.length === typed.length && timingSafeEqual(stored, typed);
-    });
+    const code = matchCodeHash(live, hash);
     // The door's own memory first (it works while the database is away), then the log.
     const remembered = code ? deps.lastCarrierEntry(code.id) : undefined;
     const [stored] =
