@@ -131,6 +131,35 @@ describe('card decisions', () => {
     expect(s2.d.decideFrame('r1', h10301(12, 4242)).reason).toBe('holder_inactive');
   });
 
+  it('with the "only with parcels waiting" policy, lets a resident in only while one waits', () => {
+    const staffCard = card({
+      credentialId: 'staff',
+      card: 77,
+      residentId: undefined,
+      staffId: 's1',
+    });
+    delete (staffCard as { residentId?: string }).residentId;
+    const { d } = setup({ cards: [card(), staffCard] }, { residentEntry: 'with_parcels' });
+    expect(d.decideFrame('r1', h10301(12, 4242))).toMatchObject({
+      decision: 'denied',
+      reason: 'no_parcels_waiting',
+      residentId: 'res-1',
+    });
+    d.setParcelsWaiting(['res-1']);
+    expect(d.decideFrame('r1', h10301(12, 4242)).decision).toBe('granted');
+    // Picked up: the set is replaced whole, and the door closes to them again.
+    d.setParcelsWaiting([]);
+    expect(d.decideFrame('r1', h10301(12, 4242)).reason).toBe('no_parcels_waiting');
+    // Staff are never limited by the policy.
+    expect(d.decideFrame('r1', h10301(12, 77)).decision).toBe('granted');
+  });
+
+  it('the default policy lets residents in with nothing waiting', () => {
+    const { d } = setup({ cards: [card()] });
+    d.setParcelsWaiting([]);
+    expect(d.decideFrame('r1', h10301(12, 4242)).decision).toBe('granted');
+  });
+
   it('a re-enrolled number wins over its revoked past', () => {
     const { d } = setup({
       cards: [card({ revoked: true, credentialId: 'old' }), card({ credentialId: 'new' })],

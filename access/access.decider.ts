@@ -69,10 +69,21 @@ export interface AccessDeciderOptions {
   keypad?: Omit<KeypadGuardOptions, 'clock'>;
   interKeyTimeoutMs?: number;
   onLockout?: (notice: LockoutNotice) => void;
+  /**
+   * 'always': an active resident's card opens the door. 'with_parcels': only while a parcel waits
+   * for them (rooms shared with other storage, or buildings that want fewer visits). Staff cards
+   * are never limited by it.
+   */
+  residentEntry?: 'always' | 'with_parcels';
 }
 
 export interface AccessDecider {
   setSnapshot(snapshot: AccessSnapshot): void;
+  /**
+   * Residents with parcels waiting (addressed to them or to their unit). Only consulted when the
+   * site lets residents in just to collect; replaced whole after every check-in and pickup.
+   */
+  setParcelsWaiting(residentIds: Iterable<string>): void;
   snapshotLoadedAt(): number;
   decideFrame(readerId: string, bits: string): Decision;
   /** One key burst from a keypad; decides when `#` submits a PIN. */
@@ -108,6 +119,8 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
   const guard = createKeypadGuard({ clock, ...opts.keypad });
   const inSchedule = opts.schedule ? createScheduleCheck(opts.schedule) : () => true;
   const pins = new Map<string, PinAssembler>();
+  const residentEntry = opts.residentEntry ?? 'always';
+  let parcelsWaiting = new Set<string>();
   let cards = new Map<string, CardEntry>();
   let codes: CarrierCodeEntry[] = [];
   let loadedAt = 0;
@@ -180,6 +193,12 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
       return { ...base, ...read, ...holder, decision: 'denied', reason: 'holder_inactive' };
     if (!match.staffId && !inSchedule(clock.now()))
       return { ...base, ...read, ...holder, decision: 'denied', reason: 'outside_schedule' };
+    if (
+      residentEntry === 'with_parcels' &&
+      match.residentId !== undefined &&
+      !parcelsWaiting.has(match.residentId)
+    )
+      return { ...base, ...read, ...holder, decision: 'denied', reason: 'no_parcels_waiting' };
     return { ...base, ...read, ...holder, decision: 'granted', reason: 'granted' };
   };
 
@@ -233,6 +252,9 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
 
   return {
     setSnapshot,
+    setParcelsWaiting(ids) {
+      parcelsWaiting = new Set(ids);
+    },
     snapshotLoadedAt: () => loadedAt,
     decideFrame: (readerId, bits) => decideCard(reader(readerId), bits),
     decidePin: (readerId, pin) => decideCode(reader(readerId), pin),

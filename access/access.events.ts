@@ -22,7 +22,10 @@ export type AccessEventType =
   | 'strike_fault'
   | 'reader_error'
   | 'package_checked_in'
-  | 'package_picked_up';
+  | 'package_picked_up'
+  | 'package_returned'
+  /** Someone tried to take a parcel that is not theirs (kiosk scan or API); refused. */
+  | 'wrong_pickup';
 
 export type DenyReason =
   | 'unknown_credential'
@@ -38,7 +41,9 @@ export type DenyReason =
   | 'key_integrity'
   | 'keypad_locked'
   | 'no_keypad'
-  | 'door_fault';
+  | 'door_fault'
+  /** The site lets residents in only to collect parcels, and none are waiting for them. */
+  | 'no_parcels_waiting';
 
 export type DecisionReason = 'granted' | DenyReason;
 

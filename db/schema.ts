@@ -272,6 +272,12 @@ export const packages = pgTable(
     pickedUpByResidentId: text('picked_up_by_resident_id'),
     pickedUpByStaffId: text('picked_up_by_staff_id'),
     returnedAt: ts('returned_at'),
+    returnedByStaffId: text('returned_by_staff_id'),
+    /** Staff handing a parcel over at the desk write whom they gave it to (a neighbour, say). */
+    handedTo: text('handed_to'),
+    /** The last reminder sent for this parcel; reminders repeat every `overdueAfterDays`. */
+    remindedAt: ts('reminded_at'),
+    reminders: integer('reminders').notNull().default(0),
   },
   (t) => [
     foreignKey({
@@ -452,10 +458,16 @@ export const notificationAttempts = pgTable(
       .array()
       .notNull()
       .default(sql`'{}'::text[]`),
+    /** What the notice said: parcels just checked in, or a reminder that they still wait. */
+    kind: text('kind', { enum: ['checked_in', 'reminder'] })
+      .notNull()
+      .default('checked_in'),
   },
   (t) => [
     index('notification_attempts_site_at_idx').on(t.siteId, t.at.desc().nullsFirst()),
     index('notification_attempts_notice_idx').on(t.noticeId),
+    // A parcel's timeline lists every attempt that named it.
+    index('notification_attempts_packages_idx').using('gin', t.packageIds),
   ],
 );
 

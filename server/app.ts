@@ -22,7 +22,9 @@ import { carrierCodeRoutes } from './routes/carrier-codes.routes.ts';
 import { doorRoutes } from './routes/doors.routes.ts';
 import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
 import { packageRoutes } from './routes/packages.routes.ts';
+import { kioskRoutes } from './routes/kiosk.routes.ts';
 import type { ParcelNotifier } from './packages/parcel.notifier.ts';
+import type { ParcelService } from './packages/parcel.service.ts';
 import type { AccessEvent } from '../access/index.ts';
 import { newId } from '../db/index.ts';
 
@@ -47,6 +49,8 @@ export interface AppDeps {
   recordEvent: (event: AccessEvent) => Promise<boolean>;
   /** Tells residents about their parcels. */
   notifier: ParcelNotifier;
+  /** Check-in, pickup and return of parcels (staff API and kiosk). */
+  parcels: ParcelService;
   /** Cards or codes changed: the doors should re-read their snapshot. */
   onAccessChange: () => Promise<unknown>;
   analytics: { state: 'on' | 'off'; reason?: string };
@@ -135,11 +139,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       siteId,
       clock: deps.clock,
       site: deps.site,
-      record: deps.recordEvent,
+      parcels: deps.parcels,
       overdueAfterDays: deps.site.notifications.overdueAfterDays,
+      returnAfterDays: deps.site.notifications.returnAfterDays,
+      notifier: deps.notifier,
+    }),
+  );
+  api.route(
+    '/',
+    kioskRoutes({
+      db: deps.db,
+      siteId,
+      clock: deps.clock,
+      parcels: deps.parcels,
       notifier: deps.notifier,
       hashCode: deps.hashCode,
       lastCarrierEntry: (id) => deps.doors.lastCarrierEntry(id),
+      lastResidentEntry: (doorId) => deps.doors.lastResidentEntry(doorId),
+      doorIds: deps.site.doors.map((d) => d.id),
     }),
   );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));

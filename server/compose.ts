@@ -21,6 +21,8 @@ import type { Logger } from './log/logger.ts';
 import { eventView, type LiveFeed, type LiveMessage } from './routes/events.routes.ts';
 import { syncSite } from './site.sync.ts';
 import { createParcelNotifier, type ParcelNotifier } from './packages/parcel.notifier.ts';
+import { createParcelService, type ParcelService } from './packages/parcel.service.ts';
+import { createReminderJob, type ReminderJob } from './packages/reminder.job.ts';
 
 export interface ComposeOptions {
   site: SiteConfig;
@@ -50,6 +52,8 @@ export interface Composed {
   journal: EventJournal;
   snapshot: SnapshotRefresher;
   notifier: ParcelNotifier;
+  parcels: ParcelService;
+  reminders: ReminderJob;
   close(): Promise<void>;
 }
 
@@ -93,6 +97,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
       maxLockMs: site.access.keypadMaxLockMs,
     },
     interKeyTimeoutMs: site.access.interKeyTimeoutMs,
+    residentEntry: site.access.residentEntry,
     onLockout: (n) => lockouts.doors?.keypadLocked(n),
   });
   const snapshot = createSnapshotRefresher({
@@ -146,6 +151,30 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     ...(o.notifyRetryDelaysMs ? { retryDelaysMs: o.notifyRetryDelaysMs } : {}),
   });
 
+  // Who may come in to collect: only read when the site admits residents just for parcels.
+  const parcelsWaiting = createLatestOnly(async () => {
+    if (site.access.residentEntry !== 'with_parcels') return;
+    decider.setParcelsWaiting(await parcels.residentsWithParcels());
+  }, log);
+  const parcels = createParcelService({
+    db: database.db,
+    site,
+    clock,
+    record,
+    notifier,
+    onParcelsChange: () => void parcelsWaiting.run(),
+  });
+  await parcelsWaiting.run();
+  const reminders = createReminderJob({
+    db: database.db,
+    site,
+    clock: o.ioClock ?? systemClock(),
+    domainClock: clock,
+    log,
+    notifier,
+  });
+  reminders.start();
+
   const auth = createAuthService({
     db: database.db,
     siteId,
@@ -168,7 +197,9 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     hashCode,
     recordEvent: record,
     notifier,
-    onAccessChange: () => snapshot.refresh(),
+    parcels,
+    // A resident added to or moved out of a unit changes who has parcels waiting too.
+    onAccessChange: () => snapshot.refresh().then((ok) => parcelsWaiting.run().then(() => ok)),
     analytics: o.analytics,
     status: () => {
       const j = journal.stats();
@@ -191,9 +222,12 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     journal,
     snapshot,
     notifier,
+    parcels,
+    reminders,
     async close() {
       unsubJournal();
       unsubDoors();
+      reminders.stop();
       snapshot.stop();
       await doors.close();
       decider.close();
@@ -201,4 +235,33 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
       await journal.close();
     },
   };
+}
+
+/**
+ * Runs an async refresh so that calls never overlap and a burst of calls costs at most one more
+ * run after the current one: a busy check-in hour should not queue a reload per parcel.
+ */
+function createLatestOnly(fn: () => Promise<void>, log: Logger) {
+  let running: Promise<void> | null = null;
+  let again = false;
+  const run = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await fn();
+        } while (again);
+      } catch (err) {
+        log.warn('could not read which residents have parcels waiting', { err });
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+  return { run };
 }

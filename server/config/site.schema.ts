@@ -367,6 +367,12 @@ const accessSchema = z
       .optional()
       .describe('When residents and carriers may enter (staff always may); unset = any time.'),
     formats: z.array(customFormatSchema).default([]).describe('Extra Wiegand card formats.'),
+    residentEntry: z
+      .enum(['always', 'with_parcels'])
+      .default('always')
+      .describe(
+        "always: an active resident's card opens the door; with_parcels: only while a parcel waits for them or their unit.",
+      ),
   })
   .prefault({})
   .describe('Door access rules of the site.');
@@ -416,7 +422,21 @@ const notificationsSchema = z
       .min(1)
       .max(60)
       .default(3)
-      .describe('Parcels waiting longer are shown as overdue.'),
+      .describe(
+        'Parcels waiting longer are overdue: highlighted for staff, and the resident is reminded (again every this many days).',
+      ),
+    returnAfterDays: z
+      .int()
+      .min(2)
+      .max(90)
+      .default(7)
+      .describe('Parcels waiting longer go to the return-to-sender queue for staff.'),
+    reminderCheckMs: z
+      .int()
+      .min(10_000)
+      .max(86_400_000)
+      .default(3_600_000)
+      .describe('How often the box looks for parcels due a reminder, in ms.'),
   })
   .prefault({})
   .describe('How residents hear about their parcels.');

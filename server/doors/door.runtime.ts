@@ -60,6 +60,10 @@ export interface DoorRuntime {
   lastCarrierEntry(
     carrierCodeId: string,
   ): { eventId: string; at: number; doorId: string } | undefined;
+  /** The last resident a card let in at this door, for the kiosk's "your parcels" screen. */
+  lastResidentEntry(
+    doorId: string,
+  ): { eventId: string; at: number; residentId: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -88,6 +92,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
   const statusListeners = new Set<(d: DoorStatus) => void>();
   const unsubscribers: (() => void)[] = [];
   const carrierEntries = new Map<string, { eventId: string; at: number; doorId: string }>();
+  const residentEntries = new Map<string, { eventId: string; at: number; residentId: string }>();
 
   const event = (e: Omit<AccessEvent, 'id' | 'at'> & { at?: number }): AccessEvent => {
     const at = e.at ?? clock.now();
@@ -177,6 +182,12 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         eventId: record.id,
         at: record.at,
         doorId: final.doorId,
+      });
+    if (final.decision === 'granted' && final.residentId)
+      residentEntries.set(final.doorId, {
+        eventId: record.id,
+        at: record.at,
+        residentId: final.residentId,
       });
     // Whoever asked (the /api/sim routes, a test) hears the outcome only once it is durable:
     // an acknowledged decision survives a kill -9.
@@ -282,6 +293,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
       return () => statusListeners.delete(listener);
     },
     lastCarrierEntry: (id) => carrierEntries.get(id),
+    lastResidentEntry: (doorId) => residentEntries.get(doorId),
     keypadLocked(n) {
       const entry = doors.get(n.doorId);
       void deps.record(

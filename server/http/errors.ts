@@ -68,3 +68,22 @@ export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T
   if (!result.success) throw validationError(result.error);
   return result.data;
 }
+
+/**
+ * For routes whose body is optional (the contract's `POST /packages/:id/pickup` takes none): no
+ * body at all parses as `{}`; anything sent is checked like `readBody`.
+ */
+export async function readOptionalBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+): Promise<z.infer<T>> {
+  const length = c.req.header('content-length');
+  const hasBody =
+    (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+  if (!hasBody && !c.req.header('content-type')) {
+    const result = schema.safeParse({});
+    if (!result.success) throw validationError(result.error);
+    return result.data;
+  }
+  return readBody(c, schema);
+}

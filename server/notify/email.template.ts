@@ -35,7 +35,10 @@ function oneLine(value: string): string {
 
 export function noticeSubject(notice: ParcelNotice): string {
   const n = notice.parcels.length;
-  return `${n} parcel${n === 1 ? '' : 's'} waiting for you at ${oneLine(notice.siteName)}`;
+  const what = `${n} parcel${n === 1 ? '' : 's'}`;
+  if (notice.kind === 'reminder')
+    return `Reminder: ${what} still waiting for you at ${oneLine(notice.siteName)}`;
+  return `${what} waiting for you at ${oneLine(notice.siteName)}`;
 }
 
 export function renderNoticeEmail(notice: ParcelNotice): RenderedEmail {
@@ -43,7 +46,12 @@ export function renderNoticeEmail(notice: ParcelNotice): RenderedEmail {
   const n = notice.parcels.length;
   const site = oneLine(notice.siteName);
   const name = oneLine(notice.residentName);
-  const intro = `${n === 1 ? 'A parcel is' : `${n} parcels are`} waiting for you at ${site}.`;
+  const intro =
+    notice.kind === 'reminder'
+      ? `${n === 1 ? 'A parcel has' : `${n} parcels have`} been waiting for you at ${site} for ` +
+        `${notice.waitingDays ?? 0} day${notice.waitingDays === 1 ? '' : 's'}. ` +
+        'Please collect soon: uncollected parcels go back to the sender.'
+      : `${n === 1 ? 'A parcel is' : `${n} parcels are`} waiting for you at ${site}.`;
   const rows = notice.parcels.map((p) => ({
     carrier: oneLine(p.carrier),
     tracking: oneLine(p.trackingNumber),

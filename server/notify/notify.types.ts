@@ -37,6 +37,10 @@ export interface ParcelNotice {
   parcels: NoticeParcel[];
   pickupCode?: string;
   siteName: string;
+  /** A first notice of new parcels (default), or a reminder that they still wait. */
+  kind?: 'checked_in' | 'reminder';
+  /** For reminders: days the oldest parcel of the notice has waited. */
+  waitingDays?: number;
 }
 
 export type ChannelName = 'email' | 'webhook';

@@ -7,11 +7,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Channel, ParcelNotice } from './notify.types.ts';
 
 export const WEBHOOK_EVENT = 'parcels.checked_in';
+export const WEBHOOK_REMINDER_EVENT = 'parcels.reminder';
 export const SIGNATURE_HEADER = 'X-Parcelroom-Signature';
 export const EVENT_HEADER = 'X-Parcelroom-Event';
 
 export interface WebhookPayload {
-  type: typeof WEBHOOK_EVENT;
+  type: typeof WEBHOOK_EVENT | typeof WEBHOOK_REMINDER_EVENT;
   /** The notice id: the same on every retry, so receivers de-duplicate on it. */
   id: string;
   /** When the notice was made (ISO 8601, UTC); not the time of this attempt. */
@@ -26,6 +27,8 @@ export interface WebhookPayload {
   }[];
   /** Present when the notice has one; an SMS gateway needs it to text the resident. */
   pickupCode?: string;
+  /** Reminders: days the oldest parcel has waited. */
+  waitingDays?: number;
 }
 
 export interface WebhookChannelOptions {
@@ -42,7 +45,7 @@ export interface WebhookChannelOptions {
 
 export function buildWebhookPayload(notice: ParcelNotice): WebhookPayload {
   return {
-    type: WEBHOOK_EVENT,
+    type: notice.kind === 'reminder' ? WEBHOOK_REMINDER_EVENT : WEBHOOK_EVENT,
     id: notice.id,
     at: new Date(notice.at).toISOString(),
     site: { name: notice.siteName },
@@ -54,6 +57,7 @@ export function buildWebhookPayload(notice: ParcelNotice): WebhookPayload {
       location: { kind: p.location.kind, label: p.location.label },
     })),
     ...(notice.pickupCode === undefined ? {} : { pickupCode: notice.pickupCode }),
+    ...(notice.kind === 'reminder' ? { waitingDays: notice.waitingDays ?? 0 } : {}),
   };
 }
 
@@ -139,7 +143,7 @@ export function createWebhookChannel(opts: WebhookChannelOptions): Channel {
           method: 'POST',
           headers: {
             'Content-Type': 'application/json',
-            [EVENT_HEADER]: WEBHOOK_EVENT,
+            [EVENT_HEADER]: notice.kind === 'reminder' ? WEBHOOK_REMINDER_EVENT : WEBHOOK_EVENT,
             [SIGNATURE_HEADER]: signWebhook(opts.secret, body, t),
             'User-Agent': 'Parcelroom-Webhook/1',
           },

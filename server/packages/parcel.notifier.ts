@@ -23,6 +23,18 @@ export interface CheckedInParcel {
   location: { kind: LocationKind; label: string };
 }
 
+export interface ReminderParcel {
+  packageId: string;
+  trackingNumber: string;
+  carrier: string;
+  location: { kind: LocationKind; label: string };
+}
+
+const noticeLocation = (l: { kind: LocationKind; label: string }): NoticeParcel['location'] => ({
+  kind: l.kind === 'shelf' ? 'slot' : l.kind,
+  label: l.label,
+});
+
 /**
  * Tells residents about their parcels: check-ins are batched per resident (one message per
  * batch, not per parcel) and sent by every configured channel, each attempt stored so staff see
@@ -33,6 +45,11 @@ export interface ParcelNotifier {
   parcelCheckedIn(parcel: CheckedInParcel): Promise<void>;
   /** Close every open batch now (the carrier's visit ended). */
   flush(): void;
+  /**
+   * One reminder to one resident about parcels still waiting; sent at once (the reminder job
+   * already groups a resident's parcels). Resolves when the notice is handed to the channels.
+   */
+  remind(residentId: string, parcels: ReminderParcel[], waitingDays: number): Promise<boolean>;
   failures(): DeliveryFailure[];
   close(): Promise<void>;
 }
@@ -91,6 +108,7 @@ export function createParcelNotifier(deps: {
             error: a.error ?? null,
             nextAttemptAt: a.nextAttemptAt ? new Date(a.nextAttemptAt) : null,
             packageIds: noticeParcels.get(a.noticeKey) ?? [],
+            kind: noticeKinds.get(a.noticeKey) ?? 'checked_in',
           })
           .onConflictDoNothing();
       },
@@ -98,6 +116,7 @@ export function createParcelNotifier(deps: {
   });
   const noticeResidents = new Map<string, string>();
   const noticeParcels = new Map<string, string[]>();
+  const noticeKinds = new Map<string, 'checked_in' | 'reminder'>();
 
   const batcher = createNoticeBatcher<NoticeParcel>({
     clock,
@@ -139,10 +158,7 @@ export function createParcelNotifier(deps: {
         id: p.packageId,
         trackingNumber: p.trackingNumber,
         carrier: p.carrier,
-        location: {
-          kind: p.location.kind === 'shelf' ? 'slot' : p.location.kind,
-          label: p.location.label,
-        },
+        location: noticeLocation(p.location),
       };
       const to = p.residentId
         ? [p.residentId]
@@ -155,6 +171,40 @@ export function createParcelNotifier(deps: {
       for (const residentId of to) batcher.add(residentId, parcel);
     },
     flush: () => void batcher.flush(),
+    async remind(residentId, parcels, waitingDays) {
+      if (channels.length === 0 || parcels.length === 0) return false;
+      const [r] = await db
+        .select({ name: residents.name, email: residents.email, unit: units.label })
+        .from(residents)
+        .innerJoin(units, eq(units.id, residents.unitId))
+        .where(and(eq(residents.id, residentId), eq(residents.siteId, siteId)));
+      if (!r) return false;
+      const id = newId(clock.now());
+      noticeResidents.set(id, residentId);
+      noticeKinds.set(id, 'reminder');
+      noticeParcels.set(
+        id,
+        parcels.map((p) => p.packageId),
+      );
+      dispatcher.dispatch({
+        id,
+        at: clock.now(),
+        kind: 'reminder',
+        waitingDays,
+        residentId,
+        residentName: r.name,
+        ...(r.email ? { email: r.email } : {}),
+        unit: r.unit,
+        parcels: parcels.map((p) => ({
+          id: p.packageId,
+          trackingNumber: p.trackingNumber,
+          carrier: p.carrier,
+          location: noticeLocation(p.location),
+        })),
+        siteName: site.site.name,
+      });
+      return true;
+    },
     failures: () => dispatcher.failures(),
     async close() {
       batcher.close();
