@@ -13,8 +13,11 @@
  *
  * PostgreSQL rows need the server binaries (test/harness/postgres.server.ts finds them); one
  * private cluster with durability on (fsync, full page writes, synchronous commit) serves the
- * door, API and journal benchmarks, each in its own database. Without PostgreSQL those rows are
- * skipped and say so. Progress goes to stderr, results to stdout.
+ * door, API, journal and parcel benchmarks, each in its own database. Without PostgreSQL those rows
+ * are skipped and say so. Progress goes to stderr, results to stdout.
+ *
+ * The parcel check-in benchmark (bench/packages.bench.ts) runs on examples/building-300.site.yaml,
+ * a real-sized room, rather than the demo room the door benchmarks use.
  */
 import { cpus, totalmem } from 'node:os';
 import { benchApi, type ApiResult } from './api.bench.ts';
@@ -28,6 +31,11 @@ import {
   type RelockMode,
 } from './decision.bench.ts';
 import { benchJournal, DURABLE_PG_SETTINGS } from './journal.bench.ts';
+import {
+  formatPackagesReport,
+  runPackagesBench,
+  type PackagesBenchResult,
+} from './packages.bench.ts';
 import {
   createCarrierCodes,
   enrolCards,
@@ -101,6 +109,7 @@ const install = findPostgres();
 let server: PostgresServer | null = null;
 const sites: Partial<Record<DbKind, SiteResults>> = {};
 let journal: Record<string, number> | null = null;
+let parcels: PackagesBenchResult | null;
 const skipped: string[] = [];
 const t0 = performance.now();
 
@@ -138,6 +147,12 @@ try {
   } else {
     skipped.push('PostgreSQL is not installed (apt-get install -y postgresql): rows skipped');
   }
+  progress('parcel check-in on the 300-unit building');
+  const pgUrl = server?.url;
+  parcels = await attempt('parcel check-in benchmarks', () =>
+    runPackagesBench(progress, { quick, postgresServerUrl: pgUrl }),
+  );
+  if (parcels) failures.push(...parcels.failures);
 } finally {
   await server?.stop();
 }
@@ -344,6 +359,12 @@ if (journal) {
   );
 }
 
+if (parcels) {
+  out.push('', ...formatPackagesReport(parcels, { postgresInstalled: install !== null }));
+} else {
+  out.push('', '5. Parcel check-in: failed');
+}
+
 for (const s of skipped) out.push('', s);
 for (const f of failures) out.push('', `FAILED ${f}`);
 out.push('', `total ${totalSeconds} s`);
@@ -359,6 +380,7 @@ const results = {
   ...Object.fromEntries(kinds.map((k) => [k, sites[k]])),
   decidePin,
   journal,
+  packages: parcels,
   skipped,
   failures,
 };
