@@ -156,7 +156,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       hashCode: deps.hashCode,
       lastCarrierEntry: (id) => deps.doors.lastCarrierEntry(id),
       lastResidentEntry: (doorId) => deps.doors.lastResidentEntry(doorId),
-      doorIds: deps.site.doors.map((d) => d.id),
+      doors: deps.site.doors.map((d) => ({ id: d.id, name: d.name })),
     }),
   );
   api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));

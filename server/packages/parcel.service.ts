@@ -37,6 +37,8 @@ export interface LocationInfo {
   kind: LocationKind;
   id: string;
   label: string;
+  /** For a shelf slot, the shelf's own label ("Shelf B"), so people find the slot. */
+  shelf?: string;
 }
 
 /** Who checks a parcel in: staff at the desk, or a carrier at the kiosk during their visit. */
@@ -118,8 +120,11 @@ export function createParcelService(deps: {
   const siteId = deps.site.site.id;
   const room = roomFromSite(deps.site.storage);
   const locations = new Map<string, LocationInfo>();
-  for (const shelf of room.shelves)
-    for (const slot of shelf.slots) locations.set(slot.id, { kind: 'shelf', ...slot });
+  for (const shelf of room.shelves) {
+    const shelfLabel = deps.site.storage.shelves.find((s) => s.id === shelf.id)?.label ?? shelf.id;
+    for (const slot of shelf.slots)
+      locations.set(slot.id, { kind: 'shelf', id: slot.id, label: slot.label, shelf: shelfLabel });
+  }
   for (const l of room.lockers) locations.set(l.id, { kind: 'locker', id: l.id, label: l.label });
   locations.set(room.oversized.id, { kind: 'oversized', ...room.oversized });
   locations.set(room.overflow.id, { kind: 'overflow', ...room.overflow });
@@ -239,7 +244,7 @@ export function createParcelService(deps: {
     changed();
 
     const { assignment } = result;
-    const location = { kind: assignment.kind, id: assignment.id, label: assignment.label };
+    const location = where(assignment.id);
     await deps.record({
       id: newId(clock.now()),
       at: result.at.getTime(),

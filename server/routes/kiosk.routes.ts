@@ -56,7 +56,7 @@ export function kioskRoutes(deps: {
   lastResidentEntry: (
     doorId: string,
   ) => { eventId: string; at: number; residentId: string } | undefined;
-  doorIds: readonly string[];
+  doors: readonly { id: string; name: string }[];
   /** A carrier may start a kiosk session this long after their code opened the door. */
   kioskEntryWindowMs?: number;
   /** A resident may open their screen this long after their card opened the door. */
@@ -233,7 +233,7 @@ export function kioskRoutes(deps: {
   });
 
   const doorParam = (c: Context<AppEnv>, raw: string | undefined) => {
-    if (!raw || !deps.doorIds.includes(raw))
+    if (!raw || !deps.doors.some((d) => d.id === raw))
       throw new ApiError(404, 'not_found', `no door '${raw ?? ''}'`, 'doorId');
     return raw;
   };
@@ -243,6 +243,11 @@ export function kioskRoutes(deps: {
       return undefined;
     return e;
   };
+
+  // Which doors there are, so a kiosk opened without ?door= stands by the first one.
+  app.get('/kiosk/doors', (c) =>
+    c.json({ items: deps.doors.map((d) => ({ id: d.id, name: d.name })) }),
+  );
 
   // Polled by the kiosk's start screen: says only whether a resident just came in, not who.
   app.get('/kiosk/door/:doorId', (c) => {

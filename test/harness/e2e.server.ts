@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { loadConfig } from '../../server/config/index.ts';
 import { startServer, type RunningServer } from '../../server/main.ts';
@@ -56,6 +58,10 @@ export async function startE2eSite(opts: {
   name: string;
   admin: { email: string; password: string };
   pgBaseUrl: string | null;
+  /** A site file's content (written as JSON to the data folder) instead of the demo room. */
+  site?: Record<string, unknown>;
+  /** More settings for the server, added to the environment. */
+  env?: Record<string, string>;
 }): Promise<E2eSite> {
   await ensureWebBuilt();
   const dataDir = await makeTempDir(`parcelroom-e2e-${opts.name}-${opts.kind}`);
@@ -64,7 +70,13 @@ export async function startE2eSite(opts: {
     PARCELROOM_ADMIN_EMAIL: opts.admin.email,
     PARCELROOM_ADMIN_PASSWORD: opts.admin.password,
     PARCELROOM_LOG_LEVEL: 'error',
+    ...opts.env,
   };
+  if (opts.site) {
+    const file = join(dataDir.path, 'site.json');
+    await writeFile(file, JSON.stringify(opts.site, null, 2));
+    env.PARCELROOM_CONFIG = file;
+  }
   let dbName: string | undefined;
   if (opts.kind === 'postgres') {
     dbName = uniqueDatabaseName(`e2e_${opts.name}`);

@@ -113,6 +113,14 @@ describe.each(databaseKinds())('pickups, hand-overs, returns and reminders on %s
       amazon(2),
     ]);
     kiosk = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+    // The slot is named with its shelf, so the resident finds it.
+    expect((body.parcels as Json[])[0]!.location).toMatchObject({
+      kind: 'shelf',
+      shelf: expect.any(String) as string,
+    });
+    expect(await json(await t.call('GET', '/api/kiosk/doors'))).toEqual({
+      items: t.site.doors.map((d) => ({ id: d.id, name: d.name })),
+    });
     // Someone who followed Ann in cannot open her screen a second time.
     expect(await json(await t.call('GET', '/api/kiosk/door/front'))).toEqual({
       residentWaiting: false,
