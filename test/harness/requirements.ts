@@ -7,7 +7,8 @@
 import { findChromium } from './chromium.ts';
 import { findPostgres, type PostgresInstall } from './postgres.server.ts';
 
-export const INSTALL_HINT = 'apt-get update && apt-get install -y postgresql chromium';
+export const INSTALL_HINT =
+  'apt-get update && apt-get install -y postgresql chromium ffmpeg mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad';
 
 export function isCI(): boolean {
   return process.env.CI === 'true';
