@@ -472,14 +472,58 @@ export interface PackageRow {
   location: StorageLocation;
   checkedInAt: string;
   pickedUpAt?: string;
+  returnedAt?: string;
+  /** Someone the resident sent, when staff handed the parcel over to them at the desk. */
+  handedTo?: string;
+  /** Still in the room past the site's overdue line (the server's clock decides). */
+  overdue?: boolean;
 }
 
 export interface PackageQuery {
   status?: PackageStatus;
   unit?: string;
+  residentId?: string;
   /** Part of a tracking number, a unit or a resident's name. */
   q?: string;
+  /** Waiting (or waited) at least this many days. */
+  minAgeDays?: number;
+  /** Only parcels still in the room past the overdue line. */
+  overdue?: boolean;
   limit?: number;
+}
+
+/** Desk hand-over: both optional; a bare hand-over goes to the parcel's own resident. */
+export interface HandOver {
+  /** The resident collecting, when staff name them; another unit's resident is refused (403). */
+  residentId?: string;
+  /** Someone the resident sent (a neighbour, a partner), as they gave their name. */
+  handedTo?: string;
+}
+
+/** A parcel waiting long enough to go back to its carrier. */
+export interface ReturnQueueItem {
+  id: string;
+  trackingNumber: string;
+  carrier: string;
+  status: PackageStatus | (string & {});
+  size: ParcelSize | (string & {});
+  location: StorageLocation;
+  checkedInAt: string;
+  unit: string;
+  residentId?: string;
+  residentName?: string;
+  /** Whole days it has waited. */
+  waitingDays: number;
+  /** Reminders sent to the resident so far. */
+  reminders: number;
+  remindedAt?: string;
+}
+
+export interface ReturnQueue {
+  /** Parcels waiting this many days or longer are listed. */
+  returnAfterDays: number;
+  /** Oldest first. */
+  items: ReturnQueueItem[];
 }
 
 export interface StoredItem {
@@ -519,6 +563,18 @@ export interface StorageBoard {
   overflow: StorageSlot;
 }
 
+/** The stretch of camera recording that belongs to a door entry. */
+export interface ClipWindow {
+  from: string;
+  to: string;
+}
+
+/**
+ * One step of a parcel's chain of custody. `type` is an event type (`package_checked_in`,
+ * `package_picked_up`, `package_returned`, `wrong_pickup`, `access`, `door_opened`…) or
+ * `notified` for a notice attempt; `details` carries the type's own fields (see
+ * {@link NoticeAttemptDetails}, {@link PickupDetails}, {@link WrongPickupDetails}).
+ */
 export interface TimelineItem {
   id: string;
   at: string;
@@ -526,9 +582,41 @@ export interface TimelineItem {
   doorId?: string;
   decision?: 'granted' | 'denied';
   reason?: string;
+  /** Whose entry, notice or pickup it is; for `wrong_pickup`, the resident who tried. */
+  residentId?: string;
   staffId?: string;
   carrierCodeId?: string;
+  /** Door entries (`access`, `door_opened`): the video that belongs to them. */
+  clipWindow?: ClipWindow;
   details?: Record<string, unknown>;
+}
+
+/** `details` of a `notified` timeline item: one attempt to tell the resident. */
+export interface NoticeAttemptDetails {
+  notice: 'checked_in' | 'reminder';
+  channel: 'email' | 'webhook';
+  attempt: number;
+  ok: boolean;
+  error?: string;
+  /** When the next try is due; absent after a success or the last try. */
+  nextAttemptAt?: string;
+}
+
+/** `details` of a `package_picked_up` timeline item. */
+export interface PickupDetails {
+  by: 'resident' | 'staff';
+  via: 'kiosk' | 'desk' | 'api';
+  handedTo?: string;
+  /** The resident's door entry the pickup belongs to (kiosk pickups). */
+  entryEventId?: string;
+}
+
+/** `details` of a `wrong_pickup` timeline item: someone tried to take another unit's parcel. */
+export interface WrongPickupDetails {
+  via: 'kiosk' | 'desk' | 'api';
+  /** The unit the parcel is for. */
+  ownerUnit: string | null;
+  trackingNumber: string;
 }
 
 export interface PackageTimeline {
@@ -541,6 +629,12 @@ export interface PackageTimeline {
     location: StorageLocation;
     checkedInAt: string;
     pickedUpAt?: string;
+    returnedAt?: string;
+    /** The carrier code whose door session brought it in (kiosk check-ins). */
+    carrierCodeId?: string;
+    /** The carrier's door entry it came in with. */
+    entryEventId?: string;
+    handedTo?: string;
   };
   items: TimelineItem[];
 }
@@ -555,7 +649,8 @@ export async function listPackages(
 ): Promise<PackageRow[]> {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== '') params.set(key, String(value));
+    // `overdue: false` means no filter, not "only parcels that are not overdue".
+    if (value !== undefined && value !== '' && value !== false) params.set(key, String(value));
   }
   const qs = params.toString();
   const res = await request<{ items: PackageRow[] }>(`/api/packages${qs === '' ? '' : `?${qs}`}`, {
@@ -564,10 +659,38 @@ export async function listPackages(
   return res.items;
 }
 
+/**
+ * Records a parcel as picked up, handed over at the desk. Refused with 403 `wrong_pickup` when
+ * `residentId` names someone of another unit, 409 `not_in_room` when it already left the room.
+ */
 export function pickUpPackage(
   id: string,
+  handOver: HandOver = {},
 ): Promise<{ id: string; status: 'picked_up'; pickedUpAt: string }> {
-  return request(`/api/packages/${encodeURIComponent(id)}/pickup`, { method: 'POST' });
+  const body: HandOver = {
+    ...(handOver.residentId ? { residentId: handOver.residentId } : {}),
+    ...(handOver.handedTo ? { handedTo: handOver.handedTo } : {}),
+  };
+  return request(`/api/packages/${encodeURIComponent(id)}/pickup`, {
+    method: 'POST',
+    ...(Object.keys(body).length > 0 ? { body } : {}),
+  });
+}
+
+/** Parcels waiting long enough to go back to their carrier, oldest first. */
+export function getReturnQueue(fetchFn?: Fetch): Promise<ReturnQueue> {
+  return request<ReturnQueue>('/api/packages/returns', { fetch: fetchFn });
+}
+
+/** Records a parcel as given back to its carrier; 409 `not_in_room` when it already left. */
+export function returnPackage(
+  id: string,
+  reason?: string,
+): Promise<{ id: string; status: 'returned'; returnedAt: string }> {
+  return request(`/api/packages/${encodeURIComponent(id)}/return`, {
+    method: 'POST',
+    ...(reason ? { body: { reason } } : {}),
+  });
 }
 
 export function getStorage(fetchFn?: Fetch): Promise<StorageBoard> {
