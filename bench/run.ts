@@ -44,6 +44,7 @@ import {
   type DbKind,
 } from './site.ts';
 import { formatTable, round, type Cell } from './stats.ts';
+import { runVisionBench } from './vision.bench.ts';
 import {
   createDatabase,
   findPostgres,
@@ -157,6 +158,12 @@ try {
   await server?.stop();
 }
 const decidePin = benchDecidePin({ codes: CODES });
+// The vision tables print their own lines once the door and parcel tables are out.
+const visionLines: string[] = [];
+progress('vision: detector, tracker, motion gate, frame source');
+const vision = await attempt('vision benchmarks', () =>
+  runVisionBench((line) => visionLines.push(line)),
+);
 const totalSeconds = round((performance.now() - t0) / 1000, 1);
 
 // ---------------------------------------------------------------------------------------------
@@ -365,6 +372,9 @@ if (parcels) {
   out.push('', '5. Parcel check-in: failed');
 }
 
+if (visionLines.length) out.push('', ...visionLines);
+else out.push('', '6. Vision: failed');
+
 for (const s of skipped) out.push('', s);
 for (const f of failures) out.push('', `FAILED ${f}`);
 out.push('', `total ${totalSeconds} s`);
@@ -381,6 +391,7 @@ const results = {
   decidePin,
   journal,
   packages: parcels,
+  vision,
   skipped,
   failures,
 };
