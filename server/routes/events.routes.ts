@@ -1,9 +1,10 @@
-import { and, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, lt, lte, or, type SQL } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AccessEvent } from '../../access/index.ts';
-import { accessEvents, type AccessEventRow, type Db } from '../../db/index.ts';
+import { accessEvents, clips, type AccessEventRow, type Db } from '../../db/index.ts';
+import type { ClipLinker } from '../cameras/clip.service.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
@@ -24,9 +25,24 @@ export interface EventView {
   carrierCodeId?: string;
   packageId?: string;
   details: Record<string, unknown>;
+  /** The event's clip (video/mp4, Range) and its poster, when a camera can show it. */
+  clipUrl?: string;
+  snapshotUrl?: string;
+  /** Where the clip stands once someone has asked for it; why there is no video, if so. */
+  clipStatus?: 'pending' | 'ready' | 'missing';
+  clipMissingReason?: string;
 }
 
-export function eventView(e: AccessEvent | AccessEventRow): EventView {
+/** A clip's stored state, from the `clips` row of the event's default camera. */
+export interface EventClipState {
+  status: 'pending' | 'ready' | 'missing';
+  missingReason: string | null;
+}
+
+export function eventView(
+  e: AccessEvent | AccessEventRow,
+  opts: { clipLinks?: ClipLinker | undefined; clip?: EventClipState | undefined } = {},
+): EventView {
   const at = typeof e.at === 'number' ? new Date(e.at) : e.at;
   const opt = <K extends string>(k: K, v: string | null | undefined) =>
     v === null || v === undefined ? {} : ({ [k]: v } as Record<K, string>);
@@ -44,6 +60,24 @@ export function eventView(e: AccessEvent | AccessEventRow): EventView {
     ...opt('carrierCodeId', e.carrierCodeId),
     ...opt('packageId', e.packageId),
     details: (e.details ?? {}) as Record<string, unknown>,
+    ...clipFields(e, opts),
+  };
+}
+
+function clipFields(
+  e: AccessEvent | AccessEventRow,
+  opts: { clipLinks?: ClipLinker | undefined; clip?: EventClipState | undefined },
+): Pick<EventView, 'clipUrl' | 'snapshotUrl' | 'clipStatus' | 'clipMissingReason'> {
+  const links = opts.clipLinks?.(e);
+  if (!links) return {};
+  const clip = opts.clip;
+  return {
+    clipUrl: links.clipUrl,
+    snapshotUrl: links.snapshotUrl,
+    ...(clip ? { clipStatus: clip.status } : {}),
+    ...(clip?.status === 'missing' && clip.missingReason
+      ? { clipMissingReason: clip.missingReason }
+      : {}),
   };
 }
 
@@ -75,8 +109,33 @@ export function eventRoutes(deps: {
   recheckMs?: number;
   /** Messages a slow client may have waiting before its stream is closed. */
   maxQueue?: number;
+  /** Which events link to a clip (createClipLinker); without it, no clip links. */
+  clipLinks?: ClipLinker;
 }) {
   const app = new Hono<AppEnv>();
+
+  /** Stored clip states of the linked events of a page, by `<event id>/<camera id>`. */
+  const clipStatesOf = async (page: AccessEventRow[]) => {
+    const states = new Map<string, EventClipState>();
+    const linked = deps.clipLinks ? page.filter((e) => deps.clipLinks!(e)).map((e) => e.id) : [];
+    if (linked.length === 0) return states;
+    const rows = await deps.db
+      .select({
+        eventId: clips.eventId,
+        cameraId: clips.cameraId,
+        status: clips.status,
+        missingReason: clips.missingReason,
+      })
+      .from(clips)
+      .where(and(eq(clips.siteId, deps.siteId), inArray(clips.eventId, linked)));
+    for (const r of rows) {
+      states.set(`${r.eventId}/${r.cameraId}`, {
+        status: r.status,
+        missingReason: r.missingReason,
+      });
+    }
+    return states;
+  };
 
   app.get('/events', requirePermission('events:read'), async (c) => {
     const q = readQuery(c, listQuery);
@@ -102,8 +161,14 @@ export function eventRoutes(deps: {
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
+    const clipStates = await clipStatesOf(page);
     return c.json({
-      items: page.map(eventView),
+      items: page.map((e) =>
+        eventView(e, {
+          clipLinks: deps.clipLinks,
+          clip: clipStates.get(`${e.id}/${deps.clipLinks?.(e)?.cameraId ?? ''}`),
+        }),
+      ),
       ...(rows.length > q.limit && last ? { nextCursor: encodeCursor(last) } : {}),
     });
   });
