@@ -9,6 +9,7 @@ import type { AuthService } from './auth/auth.service.ts';
 import type { LoginLimiter } from './auth/login.limiter.ts';
 import type { SiteConfig } from './config/index.ts';
 import type { DoorRuntime } from './doors/door.runtime.ts';
+import type { CameraDirectory } from './cameras/camera.types.ts';
 import { auditWrites } from './http/audit.middleware.ts';
 import { resolvePrincipal } from './http/auth.middleware.ts';
 import type { AppEnv } from './http/context.ts';
@@ -23,6 +24,7 @@ import { doorRoutes } from './routes/doors.routes.ts';
 import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
 import { packageRoutes } from './routes/packages.routes.ts';
 import { kioskRoutes } from './routes/kiosk.routes.ts';
+import { cameraHealth, cameraRoutes } from './routes/cameras.routes.ts';
 import type { ParcelNotifier } from './packages/parcel.notifier.ts';
 import type { ParcelService } from './packages/parcel.service.ts';
 import type { AccessEvent } from '../access/index.ts';
@@ -41,6 +43,8 @@ export interface AppDeps {
   auth: AuthService;
   loginLimiter: LoginLimiter;
   doors: DoorRuntime;
+  /** The cameras: state, streams, which one watches a door. */
+  cameras: CameraDirectory;
   /** Live access events and door changes for the console's stream. */
   live: LiveFeed;
   /** Keyed hash of a carrier or pickup code. */
@@ -106,6 +110,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         version: deps.version,
         site: { id: siteId, name: deps.site.site.name },
         analytics: deps.analytics,
+        cameras: cameraHealth(deps.cameras.list()),
         ...deps.status?.(),
         ...(dbOk ? {} : { problems: ['database unreachable'] }),
       },
@@ -132,6 +137,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     residentRoutes({ db: deps.db, siteId, clock: deps.clock, onChange: deps.onAccessChange }),
   );
   api.route('/', doorRoutes({ doors: deps.doors }));
+  api.route('/', cameraRoutes({ cameras: deps.cameras }));
   api.route(
     '/',
     packageRoutes({

@@ -15,6 +15,12 @@ import { createLoginLimiter } from './auth/login.limiter.ts';
 import type { SiteConfig } from './config/index.ts';
 import { createDriverFactory, type DriverFactory } from './doors/door.drivers.ts';
 import { createDoorRuntime, type DoorRuntime } from './doors/door.runtime.ts';
+import {
+  createCameraRuntime,
+  type CameraRuntime,
+  type CameraRuntimeOptions,
+} from './cameras/camera.runtime.ts';
+import { BYTES_PER_GB, createRetentionJob, type RetentionJob } from './cameras/retention.job.ts';
 import { createEventJournal, type EventJournal } from './events/event.journal.ts';
 import { createDbEventSink } from './events/event.sink.ts';
 import type { Logger } from './log/logger.ts';
@@ -43,12 +49,27 @@ export interface ComposeOptions {
   drivers?: DriverFactory;
   /** Resident notification retry schedule (tests shorten it). */
   notifyRetryDelaysMs?: number[];
+  /**
+   * 'on' (default, the real server): record every camera, run the camera simulator and the
+   * retention job. 'off': the cameras are listed but nothing is started (tests that do not need
+   * video, so they start no ffmpeg, GStreamer or ONVIF processes).
+   */
+  cameras?: 'off' | 'on';
+  /** Test hooks of the camera runtime: ffmpeg, RTSP availability, backoff, the sim scene. */
+  cameraOverrides?: Partial<
+    Pick<
+      CameraRuntimeOptions,
+      'ffmpeg' | 'spawn' | 'rtspAvailable' | 'recorderBackoff' | 'connectRetry' | 'sim'
+    >
+  >;
 }
 
 export interface Composed {
   app: ReturnType<typeof createApp>;
   auth: AuthService;
   doors: DoorRuntime;
+  cameras: CameraRuntime;
+  retention: RetentionJob;
   journal: EventJournal;
   snapshot: SnapshotRefresher;
   notifier: ParcelNotifier;
@@ -130,6 +151,32 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
   lockouts.doors = doors;
   await doors.start();
 
+  // Cameras record in real time: their clock is the I/O clock, never a test's stopped one.
+  const cameraClock = o.ioClock ?? systemClock();
+  const cameras = createCameraRuntime({
+    site,
+    dataDir: o.dataDir,
+    db: database.db,
+    clock: cameraClock,
+    log: log.child({ component: 'cameras' }),
+    record,
+    ...o.cameraOverrides,
+  });
+  const retention = createRetentionJob({
+    db: database.db,
+    siteId,
+    dataDir: o.dataDir,
+    clock: cameraClock,
+    log: log.child({ component: 'retention' }),
+    retainDays: site.recording.retainDays,
+    maxBytes: site.recording.maxDiskGb === null ? null : site.recording.maxDiskGb * BYTES_PER_GB,
+    intervalMs: site.recording.retentionCheckMs,
+  });
+  if ((o.cameras ?? 'on') === 'on') {
+    await cameras.start();
+    retention.start();
+  }
+
   const liveListeners = new Set<(m: LiveMessage) => void>();
   const fanOut = (m: LiveMessage) => {
     for (const l of liveListeners) l(m);
@@ -193,6 +240,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     auth,
     loginLimiter: createLoginLimiter({ clock }),
     doors,
+    cameras,
     live,
     hashCode,
     recordEvent: record,
@@ -219,6 +267,8 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     app,
     auth,
     doors,
+    cameras,
+    retention,
     journal,
     snapshot,
     notifier,
@@ -230,6 +280,9 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
       reminders.stop();
       snapshot.stop();
       await doors.close();
+      // Before the journal: the recorders' last segments and alarms still go through it.
+      await retention.stop();
+      await cameras.close();
       decider.close();
       await notifier.close();
       await journal.close();

@@ -275,6 +275,30 @@ describe('recorderArgs', () => {
       recorderArgs({ url: '/videos/a.mp4', segmentSeconds: 2, incomingDir: '/i', runTag: 't' }),
     ).not.toContain('-rtsp_transport');
   });
+
+  it('reads a file camera in real time, looping only when asked, right before its -i', () => {
+    const base = { url: '/videos/a.mp4', segmentSeconds: 2, incomingDir: '/i', runTag: 't' };
+    const looped = recorderArgs({ ...base, file: { loop: true } });
+    const at = looped.indexOf('-i');
+    expect(looped.slice(at - 3, at + 2)).toEqual([
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      '/videos/a.mp4',
+    ]);
+    const once = recorderArgs({ ...base, file: { loop: false } });
+    expect(once.slice(once.indexOf('-i') - 1, once.indexOf('-i') + 2)).toEqual([
+      '-re',
+      '-i',
+      '/videos/a.mp4',
+    ]);
+    expect(once).not.toContain('-stream_loop');
+    // The rest of the command is the one a camera gets.
+    expect(looped.filter((a) => !['-re', '-stream_loop', '-1'].includes(a))).toEqual(
+      recorderArgs(base),
+    );
+  });
 });
 
 describe('classifyRecorderExit', () => {
@@ -323,6 +347,46 @@ describe('createSegmentRecorder', () => {
     expect(states(h.events)).toEqual([{ state: 'starting' }]);
     expect(h.recorder.state()).toEqual({ state: 'starting' });
     await expect(h.recorder.start()).rejects.toThrow(/already started/);
+  });
+
+  it('plays a file camera in real time through its ffmpeg', async () => {
+    const h = harness({ url: '/videos/demo.mp4', file: { loop: true } });
+    await h.recorder.start();
+    expect(h.runs[0]!.args).toEqual(
+      recorderArgs({
+        url: '/videos/demo.mp4',
+        file: { loop: true },
+        segmentSeconds: 2,
+        incomingDir: INCOMING,
+        runTag: `${T0.toString(36)}-1`,
+      }),
+    );
+    expect(h.runs[0]!.args).toContain('-re');
+  });
+
+  it('takes a file camera that does not loop offline when its file ends, without replaying it', async () => {
+    const h = harness({ url: '/videos/once.mp4', file: { loop: false } });
+    await h.recorder.start();
+    const run = h.runs[0]!;
+    await recordTwo(h, run, T0 + 300);
+    const lastEnd = segments(h.events)[1]!.endAt;
+    run.end({ code: 0 });
+    await settle();
+    expect(h.recorder.state()).toEqual({
+      state: 'offline',
+      since: lastEnd,
+      fault: 'offline',
+      reason: 'the video file ended',
+    });
+    await h.advance(120_000);
+    expect(h.runs).toHaveLength(1);
+    // A looping one that ends anyway (a broken file) is restarted like a camera.
+    const looped = harness({ url: '/videos/loop.mp4', file: { loop: true } });
+    await looped.recorder.start();
+    looped.runs[0]!.end({ code: 0 });
+    await settle();
+    await looped.advance(1_000);
+    expect(looped.runs).toHaveLength(2);
   });
 
   it('times segments from the list and the log, anchored to the arrival of offset 0, and files them', async () => {

@@ -33,6 +33,9 @@
  * not cure (wrong password, unsupported stream, ffmpeg missing). A running ffmpeg that produced
  * no segment for `offlineAfterMs` is stopped and restarted. When video comes back after a hole,
  * the hole is reported as a gap from the last segment's end to the new segment's start.
+ *
+ * File cameras (`file`): a local video is read in real time (`-re`), looped with `-stream_loop -1`
+ * when asked; one that does not loop goes `offline` when it ends and is not replayed.
  */
 import { join } from 'node:path';
 import { mkdir, readdir, rename, stat } from 'node:fs/promises';
@@ -136,10 +139,22 @@ export const DEFAULT_RECORDER_BACKOFF: Readonly<RecorderBackoff> = Object.freeze
   healthyMs: 60_000,
 });
 
+/** A local video file recorded as if a camera sent it (demo room, tests, a file camera). */
+export interface RecordedFileInput {
+  /** From the start again when it ends; false: its end is a camera that went away. */
+  loop: boolean;
+}
+
 export interface SegmentRecorderOptions {
   cameraId: string;
-  /** The camera's main stream (rtsp://…); recorded as it comes. */
+  /** The camera's main stream (rtsp://…), or the path of a video file with `file`. */
   url: string;
+  /**
+   * `url` is a local file: read it at its own frame rate (`-re`), as a camera delivers video,
+   * instead of as fast as the disk allows (a 20 s file would be "recorded" in a blink, with
+   * segment times that say nothing about when anything happened).
+   */
+  file?: RecordedFileInput;
   /** DATA_DIR: recordings go under `<dataDir>/recordings/<cameraId>/`. */
   dataDir: string;
   runner: FfmpegRunner;
@@ -171,6 +186,8 @@ export const INCOMING_DIR = '.incoming';
 /** The exact ffmpeg arguments of one recording run (the runner adds the RTSP timeout). */
 export function recorderArgs(p: {
   url: string;
+  /** `url` is a local file played in real time, see {@link SegmentRecorderOptions.file}. */
+  file?: RecordedFileInput;
   segmentSeconds: number;
   /** Absolute folder for the files being written. */
   incomingDir: string;
@@ -185,6 +202,8 @@ export function recorderArgs(p: {
     '-loglevel',
     'verbose',
     ...(/^rtsps?:\/\//i.test(p.url) ? ['-rtsp_transport', 'tcp'] : []),
+    // A looped file keeps its timestamps rising across the loop, so segments stay contiguous.
+    ...(p.file ? ['-re', ...(p.file.loop ? ['-stream_loop', '-1'] : [])] : []),
     '-i',
     p.url,
     '-map',
@@ -503,6 +522,15 @@ export function createSegmentRecorder(opts: SegmentRecorderOptions): SegmentReco
     enqueue('salvage', () => salvage(run));
     if (stopping) return;
     if (run.segments > 0 && clock.now() - run.startedAt >= backoff.healthyMs) attempts = 0;
+    // A file camera that does not loop has shown all it has: offline, and no restart replays it.
+    if (opts.file && !opts.file.loop && exit.code === 0 && !exit.startError && !run.stopping) {
+      const ended = 'the video file ended';
+      lastFailure = { reason: ended, fault: 'offline' };
+      log('info', `camera ${cameraId}: ${ended}; not restarted, as it does not loop`);
+      goOffline('offline', ended);
+      reschedule();
+      return;
+    }
     // A run we stopped for silence keeps that as its reason, not "exited with code 0".
     const { reason, fault } =
       run.stopping && lastFailure
@@ -534,7 +562,13 @@ export function createSegmentRecorder(opts: SegmentRecorderOptions): SegmentReco
     if (stopping) return;
     runNumber++;
     const tag = `${clock.now().toString(36)}-${runNumber}`;
-    const args = recorderArgs({ url, segmentSeconds, incomingDir, runTag: tag });
+    const args = recorderArgs({
+      url,
+      ...(opts.file ? { file: opts.file } : {}),
+      segmentSeconds,
+      incomingDir,
+      runTag: tag,
+    });
     const ctx: RunCtx = {
       tag,
       startedAt: clock.now(),

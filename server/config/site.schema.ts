@@ -441,6 +441,51 @@ const notificationsSchema = z
   .prefault({})
   .describe('How residents hear about their parcels.');
 
+const recordingSchema = z
+  .strictObject({
+    segmentSeconds: z
+      .int()
+      .min(2)
+      .max(60)
+      .default(4)
+      .describe(
+        'Length of one recorded file, in s; cut at the next keyframe. Shorter segments make clips appear sooner.',
+      ),
+    offlineAfterMs: z
+      .int()
+      .min(5_000)
+      .max(600_000)
+      .default(30_000)
+      .describe(
+        'No video for this long: the camera is reported offline (an alarm) and its recorder restarted, in ms.',
+      ),
+    retainDays: z
+      .number()
+      .min(0.01)
+      .max(3_650)
+      .default(14)
+      .describe(
+        'Recordings older than this many days are deleted, unless a flag or clip needs them.',
+      ),
+    maxDiskGb: z
+      .number()
+      .min(0.1)
+      .max(1_000_000)
+      .nullable()
+      .default(50)
+      .describe(
+        'Disk budget of all recordings in GB (10^9 bytes); the oldest go first when over it. null: no budget.',
+      ),
+    retentionCheckMs: z
+      .int()
+      .min(10_000)
+      .max(86_400_000)
+      .default(600_000)
+      .describe('How often old recordings are looked for and deleted, in ms.'),
+  })
+  .prefault({})
+  .describe('Continuous recording of every camera and how long it is kept.');
+
 export const siteSchema = z
   .strictObject({
     site: z
@@ -470,6 +515,7 @@ export const siteSchema = z
     doors: z.array(doorSchema).min(1).max(64).describe('Doors into the package room.'),
     readers: z.array(readerSchema).max(128).default([]).describe('Card readers and keypads.'),
     cameras: z.array(cameraSchema).max(32).default([]).describe('Cameras.'),
+    recording: recordingSchema,
     storage: storageSchema,
   })
   .superRefine((site, ctx) => {
@@ -513,6 +559,13 @@ export const siteSchema = z
         });
     });
     const cameraIds = new Set(site.cameras.map((c) => c.id));
+    // A camera must get the chance to close a segment before it may be called offline.
+    if (site.recording.offlineAfterMs <= site.recording.segmentSeconds * 2_000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['recording', 'offlineAfterMs'],
+        message: `must be more than twice recording.segmentSeconds (${site.recording.segmentSeconds * 2_000} ms), or cameras look offline between two segments`,
+      });
     site.cameras.forEach((c, i) => {
       if (c.doorId !== undefined && !doorIds.has(c.doorId))
         ctx.addIssue({
@@ -549,3 +602,4 @@ export type DoorConfig = z.infer<typeof doorSchema>;
 export type DoorDriverConfig = z.infer<typeof doorDriverSchema>;
 export type ReaderConfig = z.infer<typeof readerSchema>;
 export type CameraConfig = z.infer<typeof cameraSchema>;
+export type RecordingConfig = z.infer<typeof recordingSchema>;

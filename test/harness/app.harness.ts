@@ -3,7 +3,7 @@ import { openDatabase, type Database } from '../../db/index.ts';
 import { manualClock, type ManualClock } from '../../hardware/clock.ts';
 import type { AuthService } from '../../server/auth/auth.service.ts';
 import type { Role } from '../../server/auth/roles.ts';
-import { composeServices, type Composed } from '../../server/compose.ts';
+import { composeServices, type ComposeOptions, type Composed } from '../../server/compose.ts';
 import { demoSite, parseSite, type SiteConfig } from '../../server/config/index.ts';
 import type { DriverFactory } from '../../server/doors/door.drivers.ts';
 import type { DoorRuntime } from '../../server/doors/door.runtime.ts';
@@ -65,6 +65,9 @@ export async function createTestApp(
     clockStart?: number;
     /** An already open database (e.g. on a PostgreSQL server the test stops and starts). */
     database?: Database;
+    /** Start the cameras (ffmpeg, camera simulator); default 'off': no video processes. */
+    cameras?: 'off' | 'on';
+    cameraOverrides?: ComposeOptions['cameraOverrides'];
   } = {},
 ): Promise<TestApp> {
   const database = opts.database ?? (await openTestDatabase(kind));
@@ -85,6 +88,8 @@ export async function createTestApp(
     webDir: null,
     analytics: { state: 'off', reason: 'test' },
     ...(opts.drivers ? { drivers: opts.drivers } : {}),
+    cameras: opts.cameras ?? 'off',
+    ...(opts.cameraOverrides ? { cameraOverrides: opts.cameraOverrides } : {}),
   });
   const { app, auth } = services;
   const users = {} as Record<Role, { id: string; email: string }>;
