@@ -285,6 +285,7 @@ async function openBox(kind: DbKind, site: SiteConfig, dbUrl?: string): Promise<
     // paces its fsyncs on the system clock, as in production.
     const clock = manualClock(Date.UTC(2026, 11, 14, 15, 0, 0));
     composed = await composeServices({
+      cameras: 'off', // the parcel bench measures check-in, not recording
       site,
       siteSource: BUILDING_300_SITE,
       database,

@@ -145,6 +145,7 @@ export async function openBenchSite(opts: {
     const probe: UnlockProbe = { lastUnlockAt: NaN, unlocks: 0, lastDecisionAt: NaN, decisions: 0 };
     const strikes = new Map<string, SimStrike>();
     const composed = await composeServices({
+      cameras: 'off', // decisions are measured without recorders competing for the cores
       site,
       siteSource: 'demo',
       database,

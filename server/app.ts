@@ -10,6 +10,10 @@ import type { LoginLimiter } from './auth/login.limiter.ts';
 import type { SiteConfig } from './config/index.ts';
 import type { DoorRuntime } from './doors/door.runtime.ts';
 import type { CameraDirectory } from './cameras/camera.types.ts';
+import { createClipLinker, type ClipService } from './cameras/clip.service.ts';
+import type { LiveHls } from './cameras/live.hls.ts';
+import { clipRoutes } from './routes/clips.routes.ts';
+import { liveRoutes } from './routes/live.routes.ts';
 import { auditWrites } from './http/audit.middleware.ts';
 import { resolvePrincipal } from './http/auth.middleware.ts';
 import type { AppEnv } from './http/context.ts';
@@ -45,6 +49,10 @@ export interface AppDeps {
   doors: DoorRuntime;
   /** The cameras: state, streams, which one watches a door. */
   cameras: CameraDirectory;
+  /** Event clips cut from the recordings. */
+  clips: ClipService;
+  /** On-demand HLS live view. */
+  hls: LiveHls;
   /** Live access events and door changes for the console's stream. */
   live: LiveFeed;
   /** Keyed hash of a carrier or pickup code. */
@@ -165,7 +173,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       doors: deps.site.doors.map((d) => ({ id: d.id, name: d.name })),
     }),
   );
-  api.route('/', eventRoutes({ db: deps.db, siteId, live: deps.live }));
+  api.route(
+    '/',
+    eventRoutes({ db: deps.db, siteId, live: deps.live, clipLinks: createClipLinker(deps.site) }),
+  );
+  api.route('/', clipRoutes({ clips: deps.clips }));
+  api.route('/', liveRoutes({ live: deps.hls, directory: deps.cameras }));
   api.route(
     '/',
     carrierCodeRoutes({

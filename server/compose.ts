@@ -21,6 +21,24 @@ import {
   type CameraRuntimeOptions,
 } from './cameras/camera.runtime.ts';
 import { BYTES_PER_GB, createRetentionJob, type RetentionJob } from './cameras/retention.job.ts';
+import { createClipLinker, createClipService, type ClipService } from './cameras/clip.service.ts';
+import { createLiveHls, type LiveHls } from './cameras/live.hls.ts';
+import {
+  createFfmpegRunner,
+  locateFfmpeg,
+  spawnFfmpegProcess,
+  type FfmpegBinary,
+  type VisionLog,
+} from '../vision/index.ts';
+
+/** Stands in when no ffmpeg exists: spawning it fails, and callers report that plainly. */
+const MISSING_FFMPEG: FfmpegBinary = {
+  path: 'ffmpeg-not-installed',
+  ffprobePath: null,
+  source: 'system',
+  major: 5,
+  rtspTimeoutFlag: '-timeout',
+};
 import { createEventJournal, type EventJournal } from './events/event.journal.ts';
 import { createDbEventSink } from './events/event.sink.ts';
 import type { Logger } from './log/logger.ts';
@@ -69,6 +87,8 @@ export interface Composed {
   auth: AuthService;
   doors: DoorRuntime;
   cameras: CameraRuntime;
+  clips: ClipService;
+  hls: LiveHls;
   retention: RetentionJob;
   journal: EventJournal;
   snapshot: SnapshotRefresher;
@@ -177,11 +197,48 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     retention.start();
   }
 
+  // Clips and live view run their own short ffmpeg jobs beside the recorders.
+  const ffmpegBinary =
+    o.cameraOverrides && 'ffmpeg' in o.cameraOverrides
+      ? (o.cameraOverrides.ffmpeg ?? null)
+      : locateFfmpeg();
+  const toolLog: VisionLog = (level, msg, fields) =>
+    log[level](msg, { component: 'ffmpeg', ...fields });
+  const runnerFor = (binary: FfmpegBinary) =>
+    createFfmpegRunner({
+      spawn: o.cameraOverrides?.spawn ?? spawnFfmpegProcess,
+      clock: cameraClock,
+      binary,
+      log: toolLog,
+    });
+  const ffmpegRunner = ffmpegBinary ? runnerFor(ffmpegBinary) : null;
+  const clips = createClipService({
+    db: database.db,
+    siteId,
+    site,
+    dataDir: o.dataDir,
+    clock,
+    // No ffmpeg on this box: a clip request fails with "ffmpeg not found", never a crash.
+    runner: ffmpegRunner ?? runnerFor(MISSING_FFMPEG),
+    directory: cameras,
+    log: log.child({ component: 'clips' }),
+  });
+  const hls = createLiveHls({
+    directory: cameras,
+    runner: ffmpegRunner,
+    dataDir: o.dataDir,
+    clock: cameraClock,
+    log: toolLog,
+  });
+  const clipLinks = createClipLinker(site);
+
   const liveListeners = new Set<(m: LiveMessage) => void>();
   const fanOut = (m: LiveMessage) => {
     for (const l of liveListeners) l(m);
   };
-  const unsubJournal = journal.subscribe((e) => fanOut({ kind: 'event', event: eventView(e) }));
+  const unsubJournal = journal.subscribe((e) =>
+    fanOut({ kind: 'event', event: eventView(e, { clipLinks }) }),
+  );
   const unsubDoors = doors.onStatus((door) => fanOut({ kind: 'door', door }));
   const live: LiveFeed = {
     subscribe(listener) {
@@ -241,6 +298,8 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     loginLimiter: createLoginLimiter({ clock }),
     doors,
     cameras,
+    clips,
+    hls,
     live,
     hashCode,
     recordEvent: record,
@@ -268,6 +327,8 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     auth,
     doors,
     cameras,
+    clips,
+    hls,
     retention,
     journal,
     snapshot,
@@ -282,6 +343,8 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
       await doors.close();
       // Before the journal: the recorders' last segments and alarms still go through it.
       await retention.stop();
+      await hls.close();
+      await clips.close();
       await cameras.close();
       decider.close();
       await notifier.close();
