@@ -45,6 +45,7 @@ import {
 } from './site.ts';
 import { formatTable, round, type Cell } from './stats.ts';
 import { runVisionBench } from './vision.bench.ts';
+import { runAnalyticsBench } from './analytics.bench.ts';
 import {
   createDatabase,
   findPostgres,
@@ -163,6 +164,10 @@ const visionLines: string[] = [];
 progress('vision: detector, tracker, motion gate, frame source');
 const vision = await attempt('vision benchmarks', () =>
   runVisionBench((line) => visionLines.push(line)),
+);
+progress('analytics: whole pipeline, cameras per box, condition → flag');
+const analytics = await attempt('analytics benchmarks', () =>
+  runAnalyticsBench((line) => visionLines.push(line), { quick }),
 );
 const totalSeconds = round((performance.now() - t0) / 1000, 1);
 
@@ -392,6 +397,7 @@ const results = {
   journal,
   packages: parcels,
   vision,
+  analytics,
   skipped,
   failures,
 };
