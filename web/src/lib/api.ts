@@ -97,6 +97,17 @@ export interface AccessEvent {
   carrierCodeId?: string;
   packageId?: string;
   details?: Record<string, unknown>;
+  /**
+   * The event's video (`video/mp4`, Range) and its poster, same origin and auth, when a camera
+   * can show it. Until the clip window has been recorded the clip answers 409 `clip_not_ready`
+   * with Retry-After; an event whose video is gone answers 404 `no_video` with the reason.
+   */
+  clipUrl?: string;
+  snapshotUrl?: string;
+  /** Where the clip stands once someone has asked for it (GET /api/events only). */
+  clipStatus?: 'pending' | 'ready' | 'missing' | (string & {});
+  /** Why there is no video, when `clipStatus` is `missing`. */
+  clipMissingReason?: string;
 }
 
 export interface EventQuery {
