@@ -46,6 +46,7 @@ import {
 import { formatTable, round, type Cell } from './stats.ts';
 import { runVisionBench } from './vision.bench.ts';
 import { runAnalyticsBench } from './analytics.bench.ts';
+import { runCamerasBench } from './cameras.bench.ts';
 import {
   createDatabase,
   findPostgres,
@@ -164,6 +165,11 @@ const visionLines: string[] = [];
 progress('vision: detector, tracker, motion gate, frame source');
 const vision = await attempt('vision benchmarks', () =>
   runVisionBench((line) => visionLines.push(line)),
+);
+progress('cameras: recording CPU, window end → clip, clip assembly');
+const cameraLines: string[] = [];
+const camerasResult = await attempt('camera benchmarks', () =>
+  runCamerasBench((line) => cameraLines.push(line), { quick }),
 );
 progress('analytics: whole pipeline, cameras per box, condition → flag');
 const analytics = await attempt('analytics benchmarks', () =>
@@ -377,6 +383,8 @@ if (parcels) {
   out.push('', '5. Parcel check-in: failed');
 }
 
+if (cameraLines.length) out.push('', ...cameraLines);
+else out.push('', '8. Cameras: failed');
 if (visionLines.length) out.push('', ...visionLines);
 else out.push('', '6. Vision: failed');
 
@@ -396,6 +404,7 @@ const results = {
   decidePin,
   journal,
   packages: parcels,
+  cameras: camerasResult,
   vision,
   analytics,
   skipped,
