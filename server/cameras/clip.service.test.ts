@@ -93,7 +93,7 @@ describe('clipReadiness', () => {
   it('waits for a window that has not ended, until a segment after its end', () => {
     expect(clipReadiness({ ...base, now: window.endAt - 10_000 })).toEqual({
       kind: 'wait',
-      retryAfterMs: 14_000,
+      retryAfterMs: 12_000, // 10 s to the window end, then half a segment
       reason: expect.stringContaining('still to come'),
     });
   });

@@ -268,8 +268,9 @@ export function clipReadiness(p: {
   if (window.endAt > now) {
     return {
       kind: 'wait',
-      // The segment holding the window end closes up to a segment later.
-      retryAfterMs: window.endAt - now + p.segmentMs,
+      // The segment holding the window end closes up to a segment later, half a segment on
+      // average: ask then, and the short wait below covers the rest.
+      retryAfterMs: window.endAt - now + Math.round(p.segmentMs / 2),
       reason: `the clip window ends at ${iso(window.endAt)}, still to come`,
     };
   }
