@@ -25,7 +25,12 @@ export type AccessEventType =
   | 'package_picked_up'
   | 'package_returned'
   /** Someone tried to take a parcel that is not theirs (kiosk scan or API); refused. */
-  | 'wrong_pickup';
+  | 'wrong_pickup'
+  /**
+   * The camera saw the parcel's shelf slot emptied during its owner's visit: evidence for the
+   * chain of custody (the parcel is likely picked up), not a pickup record of its own.
+   */
+  | 'parcel_seen_taken';
 
 export type DenyReason =
   | 'unknown_credential'

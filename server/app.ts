@@ -10,6 +10,7 @@ import type { LoginLimiter } from './auth/login.limiter.ts';
 import type { SiteConfig } from './config/index.ts';
 import type { DoorRuntime } from './doors/door.runtime.ts';
 import type { CameraDirectory } from './cameras/camera.types.ts';
+import type { AnalyticsHealth } from './cameras/analytics.runtime.ts';
 import { createClipLinker, type ClipService } from './cameras/clip.service.ts';
 import type { LiveHls } from './cameras/live.hls.ts';
 import { clipRoutes } from './routes/clips.routes.ts';
@@ -29,6 +30,8 @@ import { eventRoutes, type LiveFeed } from './routes/events.routes.ts';
 import { packageRoutes } from './routes/packages.routes.ts';
 import { kioskRoutes } from './routes/kiosk.routes.ts';
 import { cameraHealth, cameraRoutes } from './routes/cameras.routes.ts';
+import { flagRoutes } from './routes/flags.routes.ts';
+import type { FlagStore } from './flags/flag.store.ts';
 import type { ParcelNotifier } from './packages/parcel.notifier.ts';
 import type { ParcelService } from './packages/parcel.service.ts';
 import type { AccessEvent } from '../access/index.ts';
@@ -63,9 +66,12 @@ export interface AppDeps {
   notifier: ParcelNotifier;
   /** Check-in, pickup and return of parcels (staff API and kiosk). */
   parcels: ParcelService;
+  /** Vision flags: the review queue, their clips and snapshots. */
+  flags: FlagStore;
   /** Cards or codes changed: the doors should re-read their snapshot. */
   onAccessChange: () => Promise<unknown>;
-  analytics: { state: 'on' | 'off'; reason?: string };
+  /** The analytics as they are now: on (model, cameras, per-camera stats) or off and why. */
+  analytics: () => AnalyticsHealth;
   /** Built console (web/build); null serves a notice instead. */
   webDir: string | null;
   secureCookies: 'auto' | 'always' | 'never';
@@ -117,7 +123,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         database: deps.dbKind,
         version: deps.version,
         site: { id: siteId, name: deps.site.site.name },
-        analytics: deps.analytics,
+        analytics: deps.analytics(),
         cameras: cameraHealth(deps.cameras.list()),
         ...deps.status?.(),
         ...(dbOk ? {} : { problems: ['database unreachable'] }),
@@ -178,6 +184,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     eventRoutes({ db: deps.db, siteId, live: deps.live, clipLinks: createClipLinker(deps.site) }),
   );
   api.route('/', clipRoutes({ clips: deps.clips }));
+  api.route('/', flagRoutes({ flags: deps.flags }));
   api.route('/', liveRoutes({ live: deps.hls, directory: deps.cameras }));
   api.route(
     '/',

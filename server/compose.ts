@@ -47,6 +47,19 @@ import { syncSite } from './site.sync.ts';
 import { createParcelNotifier, type ParcelNotifier } from './packages/parcel.notifier.ts';
 import { createParcelService, type ParcelService } from './packages/parcel.service.ts';
 import { createReminderJob, type ReminderJob } from './packages/reminder.job.ts';
+import { createFlagStore, type FlagStore } from './flags/flag.store.ts';
+import { createFlagNotifier, type FlagNotifier } from './flags/flag.notifier.ts';
+import { flagView } from './routes/flags.routes.ts';
+import {
+  createAnalyticsRuntime,
+  createOwnershipCache,
+  dbOwnershipLoader,
+  type AnalyticsHealth,
+  type AnalyticsRequest,
+  type AnalyticsRuntime,
+} from './cameras/analytics.runtime.ts';
+import { createOnnxDetector } from '../vision/detector.onnx.ts';
+import { newId } from '../db/index.ts';
 
 export interface ComposeOptions {
   site: SiteConfig;
@@ -63,7 +76,11 @@ export interface ComposeOptions {
   sessionIdleMs: number;
   secureCookies: 'auto' | 'always' | 'never';
   webDir: string | null;
-  analytics: { state: 'on' | 'off'; reason?: string };
+  /**
+   * The detector model to run (PARCELROOM_MODEL, see `analyticsRequest`), or why there is none.
+   * With a model the analytics start when the model loads; health says why when it does not.
+   */
+  analytics: AnalyticsRequest;
   drivers?: DriverFactory;
   /** Resident notification retry schedule (tests shorten it). */
   notifyRetryDelaysMs?: number[];
@@ -95,6 +112,11 @@ export interface Composed {
   notifier: ParcelNotifier;
   parcels: ParcelService;
   reminders: ReminderJob;
+  /** Vision flags: the analytics pipeline hands its candidates to `flags.raise`. */
+  flags: FlagStore;
+  flagNotifier: FlagNotifier;
+  /** The cameras' analytics; null when they were not asked for (no model). */
+  analytics: AnalyticsRuntime | null;
   close(): Promise<void>;
 }
 
@@ -247,6 +269,31 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     },
   };
 
+  // Vision flags: stored with their snapshot, streamed to the console, sent to the webhook.
+  const flagLog = log.child({ component: 'flags' });
+  const flagNotifier = createFlagNotifier({
+    webhook: site.notifications.webhook,
+    site: { id: siteId, name: site.site.name },
+    clock: o.ioClock ?? systemClock(),
+    log: flagLog,
+  });
+  const flags = createFlagStore({
+    db: database.db,
+    site,
+    dataDir: o.dataDir,
+    clock,
+    retryClock: o.ioClock ?? systemClock(),
+    log: flagLog,
+    clips,
+    ffmpeg: ffmpegBinary,
+    onFlag: (flag, change) => {
+      const view = flagView(flag);
+      fanOut({ kind: 'flag', flag: view });
+      if (change === 'raised') flagNotifier.raised(view);
+    },
+  });
+  await flags.start();
+
   const notifier = createParcelNotifier({
     db: database.db,
     site,
@@ -279,6 +326,67 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
   });
   reminders.start();
 
+  // Analytics: the cameras' sub-streams through the one detector to flags; grants and parcel
+  // events from the journal tell the rules who came in and what sits on which shelf slot.
+  let analytics: AnalyticsRuntime | null = null;
+  let analyticsHealth: () => AnalyticsHealth = () =>
+    o.analytics.state === 'off' ? o.analytics : { state: 'off', reason: 'not started' };
+  if (o.analytics.state === 'on' && (o.cameras ?? 'on') === 'off') {
+    const reason = 'the cameras are not started on this server (cameras: off)';
+    analyticsHealth = () => ({ state: 'off', reason });
+    log.warn('analytics off', { reason });
+  } else if (o.analytics.state === 'on') {
+    const modelPath = o.analytics.model;
+    const analyticsLog = log.child({ component: 'analytics' });
+    const runtime = createAnalyticsRuntime({
+      site,
+      directory: cameras,
+      detectorFactory: () =>
+        createOnnxDetector({
+          modelPath,
+          intraOpNumThreads: site.analytics.detectorThreads,
+          scoreThreshold: site.analytics.scoreThreshold,
+        }),
+      clock: cameraClock,
+      log: analyticsLog,
+      onFlag: (candidate, frame) => flags.raise(candidate, frame),
+      parcels: createOwnershipCache({
+        load: dbOwnershipLoader(database.db, siteId),
+        log: analyticsLog,
+      }),
+      // Evidence only: a parcel seen taken by its owner is noted on its chain of custody.
+      onLikelyPickedUp: (r) =>
+        Promise.all(
+          r.packages.map((p) =>
+            record({
+              id: newId(clock.now()),
+              at: r.at,
+              type: 'parcel_seen_taken',
+              packageId: p.packageId,
+              cameraId: r.cameraId,
+              ...(r.visitor.residentId ? { residentId: r.visitor.residentId } : {}),
+              details: {
+                slotId: r.slotId,
+                slot: r.label,
+                entryEventId: r.entryEventId,
+                visitor: { ...r.visitor },
+                basis: r.decision.basis,
+                score: Math.round(r.decision.score.score * 1000) / 1000,
+                lastSeenUnchangedAt: new Date(r.decision.lastSeenUnchangedAt).toISOString(),
+              },
+            }),
+          ),
+        ),
+      ffmpeg: ffmpegBinary,
+    });
+    await runtime.start();
+    analytics = runtime;
+    analyticsHealth = () => runtime.health();
+  }
+  const unsubAnalytics = analytics
+    ? journal.subscribe((e) => analytics?.onAccessEvent(e))
+    : () => undefined;
+
   const auth = createAuthService({
     db: database.db,
     siteId,
@@ -305,9 +413,10 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     recordEvent: record,
     notifier,
     parcels,
+    flags,
     // A resident added to or moved out of a unit changes who has parcels waiting too.
     onAccessChange: () => snapshot.refresh().then((ok) => parcelsWaiting.run().then(() => ok)),
-    analytics: o.analytics,
+    analytics: () => analyticsHealth(),
     status: () => {
       const j = journal.stats();
       return {
@@ -335,10 +444,18 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     notifier,
     parcels,
     reminders,
+    flags,
+    flagNotifier,
+    analytics,
     async close() {
       unsubJournal();
+      unsubAnalytics();
+      // Before the flags and the cameras: the last frames may still raise a flag.
+      await analytics?.close();
       unsubDoors();
       reminders.stop();
+      await flags.close();
+      await flagNotifier.close();
       snapshot.stop();
       await doors.close();
       // Before the journal: the recorders' last segments and alarms still go through it.

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../hardware/clock.ts';
 import { WEB_BUILD_DIR } from '../web/index.ts';
 import type { AuthService } from './auth/auth.service.ts';
 import { composeServices, type Composed } from './compose.ts';
+import { analyticsRequest } from './cameras/analytics.runtime.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/index.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 
@@ -44,13 +45,9 @@ export async function startServer(
   let composed: Composed | undefined;
   let server: ServerType | undefined;
   try {
-    const analytics = settings.PARCELROOM_MODEL
-      ? { state: 'off' as const, reason: 'the vision pipeline is not part of this build yet' }
-      : {
-          state: 'off' as const,
-          reason: 'no detector model configured (set PARCELROOM_MODEL to a YOLOX-nano .onnx file)',
-        };
-    log.info('analytics off', { reason: analytics.reason });
+    // With a model the analytics runtime says itself whether it runs (the model may not load).
+    const analytics = analyticsRequest(settings.PARCELROOM_MODEL);
+    if (analytics.state === 'off') log.info('analytics off', { reason: analytics.reason });
     composed = await composeServices({
       site,
       siteSource: config.siteSource,

@@ -119,3 +119,46 @@ export {
   type FrameSourceOptions,
   type FrameSourceStats,
 } from './frame.source.ts';
+export {
+  createAnalyticsPipeline,
+  createCameraAnalytics,
+  zonesFromSite,
+  PipelineError,
+  type AnalyticsPipeline,
+  type AnalyticsSettings,
+  type CameraAnalytics,
+  type PipelineEnd,
+  type PipelineProblem,
+  type PipelineState,
+  type PipelineStats,
+  type SiteCamera,
+  type SiteZone,
+} from './analytics.pipeline.ts';
+export {
+  createEntryLog,
+  RuleConfigError,
+  RuleInputError,
+  type Entry,
+  type EntryWho,
+  type FlagCandidate,
+  type FlagKind,
+  type FlagSeverity,
+  type Rule,
+  type VisitContext,
+} from './rules.types.ts';
+export { createLoiteringRule, type LoiteringOptions } from './loitering.rule.ts';
+export { createTailgatingRule, type TailgatingOptions } from './tailgating.rule.ts';
+export {
+  createSlotWatch,
+  watchedSlotsOf,
+  SlotWatchError,
+  type SlotDecision,
+  type SlotWatch,
+  type WatchedSlot,
+} from './slot.watch.ts';
+export {
+  createGrabRule,
+  type LikelyPickedUp,
+  type SlotOwner,
+  type SlotOwnership,
+} from './grab.rule.ts';

@@ -84,6 +84,9 @@ describe('roles', () => {
     expect(can('staff', 'carrier_codes:write')).toBe(false);
     expect(can('manager', 'credentials:write')).toBe(true);
     expect(can('manager', 'audit:export')).toBe(true);
+    expect(can('staff', 'flags:stats')).toBe(false);
+    expect(can('manager', 'flags:stats')).toBe(true);
+    expect(can('admin', 'flags:stats')).toBe(true);
     expect(can('manager', 'staff:write')).toBe(false);
     expect(can('manager', 'settings:write')).toBe(false);
     expect(can('admin', 'staff:write')).toBe(true);

@@ -12,6 +12,8 @@ export type Permission =
   | 'packages:write'
   | 'flags:read'
   | 'flags:review'
+  /** Per-zone false-positive counts of the analytics: for tuning, not for the review queue. */
+  | 'flags:stats'
   | 'residents:read'
   | 'residents:write'
   | 'credentials:read'
@@ -46,6 +48,7 @@ const MANAGER: readonly Permission[] = [
   'carrier_codes:read',
   'carrier_codes:write',
   'audit:export',
+  'flags:stats',
 ];
 
 const ADMIN: readonly Permission[] = [

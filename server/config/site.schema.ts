@@ -486,6 +486,114 @@ const recordingSchema = z
   .prefault({})
   .describe('Continuous recording of every camera and how long it is kept.');
 
+/** The vision analytics (issue 6): off without PARCELROOM_MODEL whatever this says. */
+const analyticsSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Run the analytics when PARCELROOM_MODEL names a detector model; false turns them off here.',
+      ),
+    fps: z
+      .number()
+      .min(1)
+      .max(15)
+      .default(5)
+      .describe(
+        "Frames per second decoded from each camera's sub-stream for the detector; more than 10 buys nothing for people walking.",
+      ),
+    frameWidth: z
+      .int()
+      .min(160)
+      .max(1280)
+      .multipleOf(2)
+      .default(416)
+      .describe('Width the frames are scaled to for analysis, in px (the model input is 416).'),
+    frameHeight: z
+      .int()
+      .min(90)
+      .max(1280)
+      .multipleOf(2)
+      .default(234)
+      .describe(
+        'Height of the analysed frames, in px: 234 fits 16:9 cameras at 416 wide, 312 fits 4:3. Pictures of another shape are padded, so zones drawn on them would be off.',
+      ),
+    loiteringSeconds: z
+      .number()
+      .min(1)
+      .max(3_600)
+      .default(90)
+      .describe('A person in a room zone longer than this raises a loitering flag, in s.'),
+    loiteringZoneSeconds: z
+      .record(
+        z.string().describe('Id of a room zone.'),
+        z.number().min(1).max(3_600).describe('Seconds for that zone.'),
+      )
+      .default({})
+      .describe(
+        'Per room-zone loitering thresholds in s, by zone id, overriding loiteringSeconds.',
+      ),
+    visitMinutes: z
+      .number()
+      .min(0.25)
+      .max(240)
+      .default(5)
+      .describe(
+        'How long a granted entry lets a person stay, in minutes; still in the room after it is a loitering flag (overstay).',
+      ),
+    tailgatingBeforeGrantSeconds: z
+      .number()
+      .min(0)
+      .max(30)
+      .default(1)
+      .describe(
+        'A person crossing the doorway this long before the grant is recorded still counts against it, in s (door and camera clocks differ a little).',
+      ),
+    tailgatingAfterGrantSeconds: z
+      .number()
+      .min(1)
+      .max(300)
+      .default(15)
+      .describe(
+        'A grant covers one person crossing the doorway inward up to this long after it, in s; more people in that window is tailgating.',
+      ),
+    detectorThreads: z
+      .int()
+      .min(1)
+      .max(16)
+      .default(2)
+      .describe(
+        'CPU threads one detector run may use; one detector is shared by every camera, frames take turns.',
+      ),
+    scoreThreshold: z
+      .number()
+      .min(0.05)
+      .max(0.95)
+      .default(0.3)
+      .describe(
+        'Lowest detector score (objectness × class) passed to the tracker; the tracker keeps weak ones only to continue a track.',
+      ),
+    restartMinMs: z
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(2_000)
+      .describe(
+        "First wait before a camera's analysis stream is opened again after it ended or failed, in ms; doubles each time.",
+      ),
+    restartMaxMs: z
+      .int()
+      .min(1_000)
+      .max(3_600_000)
+      .default(60_000)
+      .describe("Longest wait between two tries to open a camera's analysis stream, in ms."),
+  })
+  .prefault({})
+  .describe(
+    'Person detection, tracking and flags (loitering, tailgating, multi-package grab) on the cameras that have zones or shelf slots.',
+  );
+
 export const siteSchema = z
   .strictObject({
     site: z
@@ -517,6 +625,7 @@ export const siteSchema = z
     cameras: z.array(cameraSchema).max(32).default([]).describe('Cameras.'),
     recording: recordingSchema,
     storage: storageSchema,
+    analytics: analyticsSchema,
   })
   .superRefine((site, ctx) => {
     // Cross-references a person can get wrong in a hand-written file; name the exact field.
@@ -591,6 +700,23 @@ export const siteSchema = z
           });
       });
     });
+    if (site.analytics.restartMaxMs < site.analytics.restartMinMs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['analytics', 'restartMaxMs'],
+        message: `must be at least analytics.restartMinMs (${site.analytics.restartMinMs})`,
+      });
+    const roomZones = new Set(
+      site.cameras.flatMap((c) => c.zones.filter((z) => z.kind === 'room').map((z) => z.id)),
+    );
+    for (const zoneId of Object.keys(site.analytics.loiteringZoneSeconds)) {
+      if (!roomZones.has(zoneId))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['analytics', 'loiteringZoneSeconds', zoneId],
+          message: `no camera has a room zone '${zoneId}'`,
+        });
+    }
     site.storage.lockers.forEach((l, i) => claim(l.id, ['storage', 'lockers', i, 'id']));
     claim(site.storage.oversized.id, ['storage', 'oversized', 'id']);
     claim(site.storage.overflow.id, ['storage', 'overflow', 'id']);
@@ -603,3 +729,4 @@ export type DoorDriverConfig = z.infer<typeof doorDriverSchema>;
 export type ReaderConfig = z.infer<typeof readerSchema>;
 export type CameraConfig = z.infer<typeof cameraSchema>;
 export type RecordingConfig = z.infer<typeof recordingSchema>;
+export type AnalyticsConfig = z.infer<typeof analyticsSchema>;

@@ -9,6 +9,7 @@ import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { readQuery } from '../http/errors.ts';
+import type { FlagView } from './flags.routes.ts';
 
 /** The contract's event shape, from a stored row or a live event. */
 export interface EventView {
@@ -81,7 +82,23 @@ function clipFields(
   };
 }
 
-export type LiveMessage = { kind: 'event'; event: EventView } | { kind: 'door'; door: unknown };
+export type LiveMessage =
+  | { kind: 'event'; event: EventView }
+  | { kind: 'door'; door: unknown }
+  /** A vision flag raised or reviewed: the console replaces its copy by id. */
+  | { kind: 'flag'; flag: FlagView };
+
+/** What an SSE message of each kind carries as its data. */
+function liveData(m: LiveMessage): unknown {
+  switch (m.kind) {
+    case 'event':
+      return m.event;
+    case 'door':
+      return m.door;
+    case 'flag':
+      return m.flag;
+  }
+}
 
 export interface LiveFeed {
   subscribe(listener: (m: LiveMessage) => void): () => void;
@@ -206,7 +223,7 @@ export function eventRoutes(deps: {
           if (next) {
             await stream.writeSSE({
               event: next.kind,
-              data: JSON.stringify(next.kind === 'event' ? next.event : next.door),
+              data: JSON.stringify(liveData(next)),
             });
             continue;
           }
