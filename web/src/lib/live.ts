@@ -1,12 +1,14 @@
 // The live feed of the Room page: GET /api/events/stream (Server-Sent Events, same-origin, so the
 // session cookie goes along). Messages: `hello` on connect, `event` (an access event), `door` (a
-// door's full status) and `ping` (heartbeat).
+// door's full status), `flag` (a camera flag, raised or reviewed: handed to `onFlag` when the
+// page gives one) and `ping` (heartbeat).
 //
 // The browser's EventSource reconnects by itself after a dropped connection, but gives up for good
 // on an HTTP error (a 401 after the session ended, a 502 from a proxy during a restart). This
 // wrapper then opens a new one with a growing delay, and also replaces a connection that went
 // silent (no message, not even a heartbeat, for `silenceMs`).
 import { EVENT_STREAM_URL, type AccessEvent, type Door } from './api';
+import { asFlag, type Flag } from './flags';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -15,6 +17,8 @@ export interface LiveHandlers {
   onConnect: () => void;
   onEvent: (event: AccessEvent) => void;
   onDoor: (door: Door) => void;
+  /** A flag raised by the room's cameras, or one whose review changed (the Flags page). */
+  onFlag?: (flag: Flag) => void;
   onState: (state: LiveState) => void;
   /**
    * Before a fresh EventSource replaces one that failed: resolve to go ahead. Reject (for example
@@ -146,6 +150,11 @@ export function connectLive(handlers: LiveHandlers, options: LiveOptions = {}): 
       watchSilence();
       const door = asDoor(parse(m.data));
       if (door) handlers.onDoor(door);
+    });
+    es.addEventListener('flag', (m: MessageEvent) => {
+      watchSilence();
+      const flag = asFlag(parse(m.data));
+      if (flag) handlers.onFlag?.(flag);
     });
   };
 
