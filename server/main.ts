@@ -19,6 +19,11 @@ export const VERSION: string = (
 
 export interface RunningServer {
   url: string;
+  /**
+   * The services this server runs on (flags, cameras, analytics, auth…): for tests that check
+   * or drive the box behind its HTTP API, and for embedding. Closed by `close()`.
+   */
+  services: Composed;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ export async function startServer(
   const services = composed;
   return {
     url,
+    services,
     close: () =>
       (closing ??= (async () => {
         await new Promise<void>((r) => {

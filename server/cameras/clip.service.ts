@@ -53,6 +53,8 @@ export const VIDEO_EVENT_TYPES: ReadonlySet<string> = new Set([
   'package_checked_in',
   'package_picked_up',
   'wrong_pickup',
+  // The camera saw a shelf slot emptied: the evidence is the video itself.
+  'parcel_seen_taken',
 ]);
 
 /** Parcel events happen at the shelves, not a door: their door is the entry's. */
@@ -61,6 +63,7 @@ const PARCEL_EVENT_TYPES: ReadonlySet<string> = new Set([
   'package_picked_up',
   'package_returned',
   'wrong_pickup',
+  'parcel_seen_taken',
 ]);
 
 export const DEFAULT_CLIP_BEFORE_MS = 5_000;
