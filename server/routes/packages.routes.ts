@@ -348,7 +348,8 @@ export function packageRoutes(deps: {
         ...(e.residentId ? { residentId: e.residentId } : {}),
         ...(e.carrierCodeId ? { carrierCodeId: e.carrierCodeId } : {}),
         ...(e.staffId ? { staffId: e.staffId } : {}),
-        ...(e.type === 'access' || e.type === 'door_opened'
+        ...(e.cameraId ? { cameraId: e.cameraId } : {}),
+        ...(e.type === 'access' || e.type === 'door_opened' || e.type === 'parcel_seen_taken'
           ? { clipWindow: clipWindowOf(e.at.getTime(), e.doorId) }
           : {}),
         details: e.details,
