@@ -6,7 +6,7 @@
  * gained on the wire shows up as a mismatch instead of a different digit: a wrong digit in a PIN
  * is a wrong PIN, and three of those can lock a resident out.
  */
-import type { FrameBits } from './wiegand.decoder.ts';
+import { describeValue, type FrameBits } from './wiegand.decoder.ts';
 
 export type KeypadKey = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | '*' | '#';
 export type KeyBurstMode = '4bit' | '8bit';
@@ -42,7 +42,7 @@ function readBits(input: FrameBits): number[] | string {
     const b: unknown = input[i];
     if (b === '0' || b === 0) out.push(0);
     else if (b === '1' || b === 1) out.push(1);
-    else return `element ${i} (${JSON.stringify(b)}) is not 0 or 1`;
+    else return `element ${i} (${describeValue(b)}) is not 0 or 1`;
   }
   return out;
 }

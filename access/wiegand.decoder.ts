@@ -40,6 +40,16 @@ export function describeBits(list: readonly number[]): string {
   return parts.join(',');
 }
 
+/**
+ * A stray element, in words, for a diagnostic. Never throws: a frame from MQTT or a plug-in may
+ * hold anything, and `String()` alone fails on objects without a prototype (and JSON on BigInt).
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
+  return Object.prototype.toString.call(v);
+}
+
 /** Normalise the input to 0/1 numbers, or say why it is not a frame. */
 function toBitArray(input: FrameBits): (0 | 1)[] | { detail: string } {
   const out: (0 | 1)[] = [];
@@ -55,7 +65,7 @@ function toBitArray(input: FrameBits): (0 | 1)[] | { detail: string } {
     for (let i = 0; i < input.length; i++) {
       // Typed as 0|1, but frames come off MQTT and the simulator too: check at runtime.
       const b: unknown = input[i];
-      if (b !== 0 && b !== 1) return { detail: `element ${i} is ${String(b)}, not 0 or 1` };
+      if (b !== 0 && b !== 1) return { detail: `element ${i} is ${describeValue(b)}, not 0 or 1` };
       out.push(b);
     }
   } else {

@@ -114,6 +114,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       onError: (c) => c.json(errorBody('body_too_large', 'the request body is too large'), 413),
     }),
   );
+  // PostgreSQL text cannot hold U+0000, so no stored id contains one: answer as for any unknown
+  // id before a route hands it to a query (which would fail as a 500).
+  api.use('*', async (c, next) => {
+    if (c.req.path.includes('\u0000') || /%00/i.test(c.req.path))
+      return c.json(errorBody('not_found', 'no such resource: the path holds a NUL byte'), 404);
+    await next();
+  });
 
   api.get('/health', async (c) => {
     const dbOk = await deps.ping();

@@ -46,6 +46,40 @@ export function validationError(error: z.ZodError): ApiError {
   );
 }
 
+/**
+ * The path of the first string (or key) holding U+0000 in already-validated input. PostgreSQL
+ * text and jsonb cannot store that character at all, so it is refused here with the field named
+ * instead of surfacing as a 500 from the database. Walks only schema-shaped data, never raw JSON,
+ * so a hostile nesting depth never reaches it.
+ */
+function nulPath(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nulPath(value[i], [...path, i]);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const found = k.includes('\u0000') ? [...path, k] : nulPath(v, [...path, k]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function refuseNul(data: unknown, code: 'invalid_body' | 'invalid_query'): void {
+  const path = nulPath(data);
+  if (!path) return;
+  const field = fieldOf(path);
+  throw new ApiError(
+    400,
+    code,
+    `${field ? `${field}: ` : ''}contains a NUL character (U+0000), which cannot be stored`,
+    field,
+  );
+}
+
 /** Parses a JSON body against a schema; a malformed body is a 400 naming the field. */
 export async function readBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
   const type = c.req.header('content-type') ?? '';
@@ -60,12 +94,14 @@ export async function readBody<T extends z.ZodType>(c: Context, schema: T): Prom
   }
   const result = schema.safeParse(raw);
   if (!result.success) throw validationError(result.error);
+  refuseNul(result.data, 'invalid_body');
   return result.data;
 }
 
 export function readQuery<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
   const result = schema.safeParse(c.req.query());
   if (!result.success) throw validationError(result.error);
+  refuseNul(result.data, 'invalid_query');
   return result.data;
 }
 

@@ -15,6 +15,7 @@ import type { ParcelNotifier } from '../packages/parcel.notifier.ts';
 import { checkInBody, type ParcelService } from '../packages/parcel.service.ts';
 
 const KIOSK_COOKIE = 'parcelroom_kiosk';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 type KioskSession =
   | {
@@ -76,6 +77,11 @@ export function kioskRoutes(deps: {
   const app = new Hono<AppEnv>();
 
   const current = (c: Context<AppEnv>) => {
+    // Kiosk writes must come from the kiosk's own page (CSRF), on top of SameSite=Strict, which
+    // does not stop a sibling subdomain: the same rule as for console sessions.
+    const origin = c.req.header('origin');
+    if (UNSAFE.has(c.req.method) && origin !== undefined && origin !== new URL(c.req.url).origin)
+      throw new ApiError(403, 'cross_origin', 'cross-site request refused');
     const token = getCookie(c, KIOSK_COOKIE);
     const session = token ? sessions.get(hashSecret(token)) : undefined;
     if (!session || clock.now() - session.lastAt > idleMs) {
