@@ -17,6 +17,11 @@
  * The photo is pasted as an unmasked rectangle (its grey studio background comes along): the
  * detector sees a person's head and shoulders, and the box's bottom edge — the "feet" the zones
  * judge — is the rectangle's bottom edge, which the scene moves along the floor.
+ *
+ * Shelves. The camera also watches four shelf slots ({@link LABELLED_SLOTS}). A scene may label
+ * the shelf (`shelf`): the slots' back board is painted plain and only its parcels are drawn in
+ * them, each until its removal time, with whose parcel it is for the multi-package-grab rule
+ * (grab.scenes.ts holds those scenes and builds the rule). A scene may also ramp the room's light.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -34,10 +39,13 @@ import type { FfmpegBinary } from './ffmpeg.locate.ts';
 import { createFrameSource, type FrameSpawn } from './frame.source.ts';
 import type { Entry, EntryWho, FlagCandidate, FlagKind, Rule } from './rules.types.ts';
 import { synthesizeScene } from './scene.synth.ts';
+import type { WatchedSlot } from './slot.watch.ts';
 import type { Detector, Frame } from './vision.ports.ts';
 
 /** Bump when the compositing changes, so cached renders are not reused. */
 const RECIPE_VERSION = 1;
+/** Bump when the drawing of shelf parcels or the lighting ramp changes. */
+const SHELF_RECIPE_VERSION = 1;
 
 /** The detect stream the scenes are made for: 16:9 at the detector's width, 5 fps. */
 export const LABELLED_SIZE = { width: 416, height: 234 } as const;
@@ -48,6 +56,15 @@ export type SceneImage = 'person' | 'street';
 const IMAGE_FILES: Record<SceneImage, string> = {
   person: 'person.png',
   street: 'street_dog_bicycle_car.jpg',
+};
+
+/**
+ * Width ÷ height of each fixture photo (person.png is 900×916, the street photo 768×576): where a
+ * pasted photo covers the picture, for labels that depend on it (when a slot is in view again).
+ */
+export const IMAGE_ASPECT: Readonly<Record<SceneImage, number>> = {
+  person: 900 / 916,
+  street: 768 / 576,
 };
 
 /** Where the shared fixtures are: $PARCELROOM_FIXTURES, else ../shared/fixtures beside the repo. */
@@ -94,6 +111,43 @@ export interface ExpectedFlag {
   toMs: number;
 }
 
+/**
+ * A parcel drawn in a shelf slot (a cardboard box with a tape strip and a printed label), as the
+ * server's parcels table has it: checked in to that slot for that resident and unit.
+ */
+export interface SceneParcel {
+  slotId: string;
+  packageId: string;
+  residentId?: string;
+  unitId: string;
+  /** When the box vanishes from the slot (ms); unset = it stays. Someone stands in front then. */
+  removedAtMs?: number;
+}
+
+/**
+ * The shelf's labels for the multi-package-grab rule: the parcels in the slots of
+ * {@link LABELLED_SLOTS}, who lives where, and which slots must be reported as likely picked up
+ * by their owner. A scene with a shelf is drawn with the slots' back board plain and only these
+ * parcels in them.
+ */
+export interface SceneShelf {
+  parcels: readonly SceneParcel[];
+  residents: readonly { residentId: string; unitId: string }[];
+  /** Slots the grab rule must report as emptied by their rightful owner (likelyPickedUp). */
+  expectedPickedUp: readonly string[];
+}
+
+/**
+ * The room's light changing over the scene (daylight, auto-exposure): ffmpeg's eq brightness
+ * ramped linearly from `from` to `to` (−1..1 of full scale), with temporal sensor noise on top.
+ */
+export interface SceneLighting {
+  from: number;
+  to: number;
+  /** Noise strength for ffmpeg's noise filter (0..100). */
+  noise: number;
+}
+
 export interface LabelledScene {
   id: string;
   description: string;
@@ -104,6 +158,46 @@ export interface LabelledScene {
   expected: readonly ExpectedFlag[];
   /** Rule settings the scene's story needs (a short visit allowance); default the defaults. */
   settings?: AnalyticsSettings;
+  /** Parcels drawn in the shelf slots and whose they are; unset = the room's own drawn boxes. */
+  shelf?: SceneShelf;
+  lighting?: SceneLighting;
+}
+
+/** A rectangle in fractions (0..1) of the picture. */
+export interface FrameRect {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+/** Where an actor's photo is in the picture at a time (fractions), or null when not shown. */
+export function actorRectAt(
+  actor: SceneActor,
+  atMs: number,
+  size: { width: number; height: number } = LABELLED_SIZE,
+): FrameRect | null {
+  const path = actor.path;
+  if (path.length === 0 || atMs < path[0]!.atMs || atMs > path[path.length - 1]!.atMs) return null;
+  if ((actor.hidden ?? []).some((h) => atMs >= h.fromMs && atMs <= h.toMs)) return null;
+  let x = path[0]!.x;
+  let y = path[0]!.y;
+  for (let i = 1; i < path.length; i++) {
+    const a = path[i - 1]!;
+    const b = path[i]!;
+    if (atMs > b.atMs) {
+      x = b.x;
+      y = b.y;
+      continue;
+    }
+    const f = b.atMs > a.atMs ? (atMs - a.atMs) / (b.atMs - a.atMs) : 1;
+    x = a.x + (b.x - a.x) * f;
+    y = a.y + (b.y - a.y) * f;
+    break;
+  }
+  const h = actor.heightFraction;
+  const w = (h * size.height * IMAGE_ASPECT[actor.image]) / size.width;
+  return { x1: x - w / 2, y1: y - h, x2: x + w / 2, y2: y };
 }
 
 /** The synthetic camera: it watches the door on the left; the doorway is the left floor strip. */
@@ -133,6 +227,34 @@ export const LABELLED_CAMERA: SiteCamera = {
     },
   ],
 };
+
+/**
+ * The shelf slots the synthetic camera watches: the two lower rows of the room's shelving unit
+ * (scene.synth.ts draws its uprights at x 0.05 and 0.37 and planks at y 0.28, 0.44 and 0.60),
+ * each row cut in two, drawn just inside the uprights and planks as a site file would.
+ */
+export const LABELLED_SLOTS: readonly WatchedSlot[] = (
+  [
+    ['B1', 0.066, 0.302],
+    ['B2', 0.22, 0.302],
+    ['C1', 0.066, 0.462],
+    ['C2', 0.22, 0.462],
+  ] as const
+).map(([id, x, y]) => ({
+  id,
+  label: `shelf ${id}`,
+  cameraId: LABELLED_CAMERA.id,
+  polygon: [
+    [x, y],
+    [x + 0.146, y],
+    [x + 0.146, y + 0.134],
+    [x, y + 0.134],
+  ],
+}));
+
+/** The back board of the two watched rows, where a scene with a shelf paints over the room's boxes. */
+const SHELF_BACK = { x: 0.062, w: 0.308, rows: [0.298, 0.458], h: 0.142, color: '0x9C907C' };
+const PARCEL_COLORS = ['0x8B5A2B', '0xA0703F', '0x7A4E26', '0xB07A45'];
 
 const FLOOR = 0.97;
 const PERSON_H = 0.45;
@@ -424,6 +546,39 @@ export function validateScene(scene: LabelledScene): void {
   for (const e of scene.expected) {
     if (!(e.fromMs <= e.toMs)) fail(`expected ${e.kind} window is empty`);
   }
+  if (scene.shelf) validateShelf(scene.shelf, scene.durationMs, fail);
+  if (scene.lighting) {
+    const l = scene.lighting;
+    if (![l.from, l.to].every((v) => Number.isFinite(v) && v >= -1 && v <= 1))
+      fail('lighting from and to must be in -1..1');
+    if (!(Number.isFinite(l.noise) && l.noise >= 0 && l.noise <= 100))
+      fail('lighting noise must be in 0..100');
+  }
+}
+
+function validateShelf(shelf: SceneShelf, durationMs: number, fail: (m: string) => never): void {
+  const slotIds = new Set(LABELLED_SLOTS.map((s) => s.id));
+  const filled = new Set<string>();
+  const packages = new Set<string>();
+  for (const p of shelf.parcels) {
+    if (!slotIds.has(p.slotId)) fail(`parcel ${p.packageId} is in unknown slot ${p.slotId}`);
+    // One drawn box per slot: two would be drawn on top of each other.
+    if (filled.has(p.slotId)) fail(`slot ${p.slotId} holds two parcels`);
+    if (packages.has(p.packageId)) fail(`parcel ${p.packageId} is listed twice`);
+    if (!p.unitId) fail(`parcel ${p.packageId} names no unit`);
+    if (p.removedAtMs !== undefined && !(p.removedAtMs >= 0 && p.removedAtMs <= durationMs))
+      fail(`parcel ${p.packageId} is removed outside the scene`);
+    filled.add(p.slotId);
+    packages.add(p.packageId);
+  }
+  const residents = new Set<string>();
+  for (const r of shelf.residents) {
+    if (residents.has(r.residentId)) fail(`resident ${r.residentId} is listed twice`);
+    residents.add(r.residentId);
+  }
+  for (const id of shelf.expectedPickedUp) {
+    if (!slotIds.has(id)) fail(`expectedPickedUp names unknown slot ${id}`);
+  }
 }
 
 function runFfmpeg(
@@ -441,6 +596,63 @@ function runFfmpeg(
   });
 }
 
+/** Where crops of the street photo come from, one per parcel: printed labels that differ. */
+const LABEL_CROPS: readonly { x: number; y: number }[] = [
+  { x: 300, y: 200 },
+  { x: 40, y: 380 },
+  { x: 560, y: 120 },
+  { x: 200, y: 60 },
+];
+
+/**
+ * Paints the watched rows' back board plain over the room's own boxes, then each parcel: a
+ * cardboard box standing on the plank, a tape strip and a label cut from the street photo (input
+ * `labelInput`), each shown until the parcel's removal. Returns the label of the last output.
+ */
+function shelfGraph(
+  shelf: SceneShelf,
+  size: { W: number; H: number },
+  labelInput: number,
+  graph: string[],
+): string {
+  const { W, H } = size;
+  const px = (v: number, of: number) => Math.round(v * of);
+  const box = (x: number, y: number, w: number, h: number, color: string, enable: string) =>
+    `drawbox=x=${px(x, W)}:y=${px(y, H)}:w=${px(w, W)}:h=${px(h, H)}:color=${color}:t=fill${enable}`;
+  const shown = (p: SceneParcel) =>
+    p.removedAtMs === undefined ? '' : `:enable='lt(t,${sec(p.removedAtMs)})'`;
+  const where = (p: SceneParcel) => {
+    const slot = LABELLED_SLOTS.find((s) => s.id === p.slotId)!;
+    const [x, y] = slot.polygon[0]!;
+    return { x: x + 0.015, y: y + 0.034 };
+  };
+  const draws = SHELF_BACK.rows.map((y) =>
+    box(SHELF_BACK.x, y, SHELF_BACK.w, SHELF_BACK.h, SHELF_BACK.color, ''),
+  );
+  shelf.parcels.forEach((p, i) => {
+    const { x, y } = where(p);
+    draws.push(box(x, y, 0.105, 0.1, PARCEL_COLORS[i % PARCEL_COLORS.length]!, shown(p)));
+    draws.push(box(x + 0.07, y, 0.012, 0.1, '0xC8B080', shown(p)));
+  });
+  graph.push(`[0:v]${draws.join(',')}[shelf]`);
+  let last = 'shelf';
+  const n = shelf.parcels.length;
+  if (n === 0) return last;
+  graph.push(`[${labelInput}:v]split=${n}${shelf.parcels.map((_, i) => `[lsrc${i}]`).join('')}`);
+  shelf.parcels.forEach((p, i) => {
+    const c = LABEL_CROPS[i % LABEL_CROPS.length]!;
+    const { x, y } = where(p);
+    graph.push(
+      `[lsrc${i}]crop=160:110:${c.x}:${c.y},scale=${even(W * 0.045)}:${even(H * 0.05)},format=yuv420p[lab${i}]`,
+    );
+    graph.push(
+      `[${last}][lab${i}]overlay=x=${px(x + 0.01, W)}:y=${px(y + 0.03, H)}${shown(p)}[par${i}]`,
+    );
+    last = `par${i}`;
+  });
+  return last;
+}
+
 /** The ffmpeg arguments that paste the actors over a rendered room (exported for tests and logs). */
 export function compositeArgs(
   scene: LabelledScene,
@@ -454,6 +666,8 @@ export function compositeArgs(
   const inputs: string[][] = [['-i', background]];
   const graph: string[] = [];
   let last = '0:v';
+  // The parcels' labels come from the street photo, one input after the actors' photos.
+  if (scene.shelf) last = shelfGraph(scene.shelf, { W, H }, scene.actors.length + 1, graph);
   scene.actors.forEach((a, i) => {
     // One still frame, decoded once: overlay repeats a finished input's last frame (eof_action
     // repeat), where `-loop 1` would decode the 1 MB PNG again for every frame of the scene.
@@ -474,6 +688,15 @@ export function compositeArgs(
     );
     last = `v${i}`;
   });
+  if (scene.shelf) inputs.push(['-i', imagePaths.street]);
+  if (scene.lighting) {
+    const l = scene.lighting;
+    graph.push(
+      `[${last}]eq=brightness='${num(l.from)}+${num(l.to - l.from)}*t/${dur}':eval=frame,` +
+        `noise=alls=${num(l.noise)}:allf=t[lit]`,
+    );
+    last = 'lit';
+  }
   graph.push(`[${last}]format=yuv420p[out]`);
   return [
     '-nostdin',
@@ -521,7 +744,9 @@ export async function renderLabelledScene(
     person: join(fixtures, IMAGE_FILES.person),
     street: join(fixtures, IMAGE_FILES.street),
   };
-  const used = [...new Set(scene.actors.map((a) => a.image))];
+  const used = [
+    ...new Set([...scene.actors.map((a) => a.image), ...(scene.shelf ? ['street' as const] : [])]),
+  ];
   const imageStats: Record<string, { size: number; mtimeMs: number }> = {};
   for (const img of used) {
     const st = await stat(imagePaths[img]).catch(() => null);
@@ -533,6 +758,8 @@ export async function renderLabelledScene(
     .update(
       JSON.stringify({
         v: RECIPE_VERSION,
+        // Only scenes with a shelf carry it, so the other scenes' cached renders stay valid.
+        shelfRecipe: scene.shelf ? SHELF_RECIPE_VERSION : undefined,
         scene,
         width,
         height,
@@ -674,13 +901,17 @@ export interface RunSceneOptions {
   startAt?: number;
   /** Overrides the scene's own settings. */
   settings?: AnalyticsSettings;
-  /** Fresh extra rules for this run (the shelf-slot watcher), as the server would plug them in. */
-  extraRules?: () => Rule[];
+  /**
+   * Fresh extra rules for this run (the shelf-slot watcher), as the server would plug them in;
+   * given the scene, so its labels (whose parcels are where) can configure them.
+   */
+  extraRules?: (scene: LabelledScene) => Rule[];
 }
 
 /**
  * Runs one scene through the real pipeline as the server builds it from the site file
- * (createCameraAnalytics: motion gate, the given detector, tracker, loitering, tailgating).
+ * (createCameraAnalytics: motion gate, the given detector, tracker, loitering, tailgating, and
+ * the extra rules made for the scene, e.g. grab.scenes.ts's `createSceneGrabRule`).
  */
 export async function runLabelledScene(opts: RunSceneOptions): Promise<SceneResult> {
   const startAt = opts.startAt ?? Date.UTC(2026, 0, 1, 12);
@@ -704,7 +935,7 @@ export async function runLabelledScene(opts: RunSceneOptions): Promise<SceneResu
       flags.push(f);
     },
     settings: opts.settings ?? opts.rendered.scene.settings ?? {},
-    ...(opts.extraRules ? { extraRules: opts.extraRules() } : {}),
+    ...(opts.extraRules ? { extraRules: opts.extraRules(opts.rendered.scene) } : {}),
   });
   onEntry = (e) => pipeline.onEntry(e);
   const t0 = performance.now();
@@ -836,7 +1067,7 @@ export async function runLabelledSet(opts: {
   cacheDir: string;
   fixturesDir?: string;
   scenes?: readonly LabelledScene[];
-  extraRules?: () => Rule[];
+  extraRules?: (scene: LabelledScene) => Rule[];
 }): Promise<LabelledSetReport> {
   const results: SceneResult[] = [];
   for (const scene of opts.scenes ?? LABELLED_SCENES) {
