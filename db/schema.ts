@@ -303,6 +303,12 @@ export const packages = pgTable(
  * Access events: every decision, door transition, alarm and package hand-over. Append-only (a
  * trigger refuses UPDATE and DELETE); ids come from the box that saw the event, so a journal
  * replayed after an outage inserts each event once.
+ *
+ * Tamper-evident: each event stored since the audit chain began carries its place in its site's
+ * chain (`seq`, 1, 2, 3… with no gaps) and `hash` = SHA-256 of `prev_hash` and its own stored
+ * fields (server/events/audit.chain.ts), so a changed, deleted, inserted or reordered event
+ * breaks the chain at that point. Events stored before the chain began (a database upgraded from
+ * 0.2) keep NULL there; the chain's first hash commits to how many of them there were.
  */
 export const accessEvents = pgTable(
   'access_events',
@@ -323,8 +329,19 @@ export const accessEvents = pgTable(
     cameraId: text('camera_id'),
     details: jsonb('details').notNull().default({}),
     receivedAt: ts('received_at').notNull().defaultNow(),
+    /** Place in the site's audit chain; NULL for events stored before the chain began. */
+    seq: bigint('seq', { mode: 'number' }),
+    /** Hex SHA-256: the previous event's `hash`, or the chain's start for seq 1. */
+    prevHash: text('prev_hash'),
+    /** Hex SHA-256 of `prev_hash` and this event's stored fields. */
+    hash: text('hash'),
   },
   (t) => [
+    // One event per place in a chain; also the order the verifier walks a chain in. Partial, so
+    // the millions of unchained rows of an upgraded database are not indexed for nothing.
+    uniqueIndex('access_events_site_seq_uq')
+      .on(t.siteId, t.seq)
+      .where(sql`${t.seq} is not null`),
     index('access_events_site_at_idx').on(
       t.siteId,
       t.at.desc().nullsFirst(),
@@ -340,6 +357,23 @@ export const accessEvents = pgTable(
       .where(sql`${t.carrierCodeId} is not null`),
   ],
 );
+
+/**
+ * The newest link of each site's audit chain. The event sink locks this row (FOR UPDATE) while it
+ * appends a batch, so two writers can never give two events the same place; the verifier checks
+ * the last stored event against it, which is how events deleted from the end are noticed. Seq 0
+ * is the chain's start, before its first event.
+ */
+export const auditChainHeads = pgTable('audit_chain_heads', {
+  siteId: text('site_id')
+    .primaryKey()
+    .references(() => sites.id),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  hash: text('hash').notNull(),
+  /** Events of the site stored before the chain began (no seq); the start hash commits to it. */
+  unchainedEvents: bigint('unchained_events', { mode: 'number' }).notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
 
 export const doorAlarms = pgTable(
   'door_alarms',
