@@ -47,6 +47,7 @@ import { formatTable, round, type Cell } from './stats.ts';
 import { runVisionBench } from './vision.bench.ts';
 import { runAnalyticsBench } from './analytics.bench.ts';
 import { runCamerasBench } from './cameras.bench.ts';
+import { runAuditBench } from './audit.bench.ts';
 import {
   createDatabase,
   findPostgres,
@@ -170,6 +171,11 @@ progress('cameras: recording CPU, window end → clip, clip assembly');
 const cameraLines: string[] = [];
 const camerasResult = await attempt('camera benchmarks', () =>
   runCamerasBench((line) => cameraLines.push(line), { quick }),
+);
+progress('audit search: 10 million events (1 million with --quick)');
+const auditLines: string[] = [];
+const auditResult = await attempt('audit search benchmark', () =>
+  runAuditBench((line) => auditLines.push(line), { quick }),
 );
 progress('analytics: whole pipeline, cameras per box, condition → flag');
 const analytics = await attempt('analytics benchmarks', () =>
@@ -383,6 +389,8 @@ if (parcels) {
   out.push('', '5. Parcel check-in: failed');
 }
 
+if (auditLines.length) out.push('', ...auditLines);
+else out.push('', '11. Audit search: failed');
 if (cameraLines.length) out.push('', ...cameraLines);
 else out.push('', '8. Cameras: failed');
 if (visionLines.length) out.push('', ...visionLines);
@@ -405,6 +413,7 @@ const results = {
   journal,
   packages: parcels,
   cameras: camerasResult,
+  audit: auditResult,
   vision,
   analytics,
   skipped,

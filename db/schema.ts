@@ -291,6 +291,12 @@ export const packages = pgTable(
     index('packages_site_status_idx').on(t.siteId, t.status, t.checkedInAt),
     index('packages_unit_idx').on(t.unitId, t.status),
     index('packages_location_idx').on(t.siteId, t.locationId, t.status),
+    // Audit search: by tracking number, by carrier name (free text), by addressee.
+    index('packages_site_tracking_idx').on(t.siteId, t.trackingNumber),
+    index('packages_site_carrier_idx').on(t.siteId, t.carrier),
+    index('packages_resident_idx')
+      .on(t.residentId)
+      .where(sql`${t.residentId} is not null`),
   ],
 );
 
@@ -352,6 +358,16 @@ export const accessEvents = pgTable(
     index('access_events_resident_at_idx')
       .on(t.residentId, t.at.desc().nullsFirst())
       .where(sql`${t.residentId} is not null`),
+    // The audit search reads one parcel's, one card's or one camera's events newest first.
+    index('access_events_package_at_idx')
+      .on(t.packageId, t.at.desc().nullsFirst())
+      .where(sql`${t.packageId} is not null`),
+    index('access_events_credential_at_idx')
+      .on(t.credentialId, t.at.desc().nullsFirst())
+      .where(sql`${t.credentialId} is not null`),
+    index('access_events_camera_at_idx')
+      .on(t.cameraId, t.at.desc().nullsFirst())
+      .where(sql`${t.cameraId} is not null`),
     index('access_events_carrier_code_idx')
       .on(t.carrierCodeId, t.at.desc().nullsFirst())
       .where(sql`${t.carrierCodeId} is not null`),
@@ -524,6 +540,13 @@ export const staffAuditLog = pgTable(
   (t) => [
     index('staff_audit_log_site_at_idx').on(
       t.siteId,
+      t.at.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+    // Who watched what: the admins' view lists video views and exports newest first.
+    index('staff_audit_log_action_at_idx').on(
+      t.siteId,
+      t.action,
       t.at.desc().nullsFirst(),
       t.id.desc().nullsFirst(),
     ),

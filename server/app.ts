@@ -31,6 +31,8 @@ import { packageRoutes } from './routes/packages.routes.ts';
 import { kioskRoutes } from './routes/kiosk.routes.ts';
 import { cameraHealth, cameraRoutes } from './routes/cameras.routes.ts';
 import { flagRoutes } from './routes/flags.routes.ts';
+import { auditRoutes } from './routes/audit.routes.ts';
+import { auditViews } from './audit/views.middleware.ts';
 import type { FlagStore } from './flags/flag.store.ts';
 import type { ParcelNotifier } from './packages/parcel.notifier.ts';
 import type { ParcelService } from './packages/parcel.service.ts';
@@ -151,6 +153,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Each route names the permission it needs; every write by a principal is audited.
   api.use('*', resolvePrincipal(deps.auth));
   api.use('*', auditWrites({ db: deps.db, siteId, clock: deps.clock, log: deps.log }));
+  // Every view of video (clips, snapshots, live playlists) is audited: who watched what.
+  api.use('*', auditViews({ db: deps.db, siteId, clock: deps.clock, log: deps.log }));
   api.route('/auth', publicAuthRoutes(authDeps));
   api.route('/auth', privateAuthRoutes(authDeps));
   api.route(
@@ -192,6 +196,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   api.route('/', clipRoutes({ clips: deps.clips }));
   api.route('/', flagRoutes({ flags: deps.flags }));
+  api.route(
+    '/',
+    auditRoutes({
+      db: deps.db,
+      siteId,
+      clock: deps.clock,
+      log: deps.log,
+      site: deps.site,
+      clipLinks: createClipLinker(deps.site),
+    }),
+  );
   api.route('/', liveRoutes({ live: deps.hls, directory: deps.cameras }));
   api.route(
     '/',
