@@ -30,9 +30,8 @@
  * /tmp/flags-review.png, /tmp/flags-decided.png, /tmp/flags-manager.png,
  * /tmp/flags-seen-taken.png.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { execFile } from 'node:child_process';
+
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +40,7 @@ import { newId } from '../../db/index.ts';
 import type { CameraStatus } from '../../server/cameras/camera.types.ts';
 import { demoSite } from '../../server/config/index.ts';
 import type { FlagCandidate } from '../../vision/rules.types.ts';
-import { locateFfmpeg, rtspServerAvailable, type FfmpegBinary } from '../../vision/index.ts';
+import { rtspServerAvailable } from '../../vision/index.ts';
 import {
   LABELLED_CAMERA,
   renderLabelledScene,
@@ -50,7 +49,13 @@ import {
 import type { Frame } from '../../vision/vision.ports.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
 import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
-import { reportMissing, requireChromium } from '../harness/requirements.ts';
+import {
+  reportMissing,
+  requireChromium,
+  requireModel,
+  requireX264,
+  TEST_MODEL_PATH,
+} from '../harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
 
 const chromiumPath = requireChromium();
@@ -59,33 +64,11 @@ if (!rtsp.ok) {
   reportMissing('GStreamer RTSP server', `${rtsp.reason}; the flag review e2e test is skipped.`);
 }
 
-/** The system ffmpeg, with the H.264 encoder the scenes are rendered with. */
-function requireX264(): FfmpegBinary | null {
-  const ff = locateFfmpeg('system');
-  const encoders = ff
-    ? spawnSync(ff.path, ['-hide_banner', '-encoders'], { encoding: 'utf8' }).stdout
-    : '';
-  if (ff && /libx264/.test(encoders)) return ff;
-  reportMissing(
-    'ffmpeg',
-    'no system ffmpeg with libx264 (apt-get install ffmpeg); the flag e2e tests are skipped.',
-  );
-  return null;
-}
-const ffmpeg = requireX264();
+const ffmpeg = requireX264('the flag e2e tests are skipped');
 
-/** The detector the server loads (PARCELROOM_MODEL), absolute: the server may resolve it elsewhere. */
-const MODEL = resolvePath(
-  process.env.PARCELROOM_MODEL ??
-    fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url)),
-);
-const haveModel = existsSync(MODEL);
-if (!haveModel) {
-  reportMissing(
-    'YOLOX-nano model',
-    `${MODEL} not found (set PARCELROOM_MODEL); the flag e2e test on real video is skipped.`,
-  );
-}
+/** The detector the server loads (PARCELROOM_MODEL), absolute. */
+const MODEL = TEST_MODEL_PATH;
+const haveModel = requireModel('the flag e2e test on real video is skipped');
 const canRun = chromiumPath !== null && rtsp.ok && ffmpeg !== null;
 const canRunScene = chromiumPath !== null && ffmpeg !== null && haveModel;
 

@@ -4,6 +4,11 @@
  * Under CI (`CI=true`) a missing dependency is an error: tests must never silently skip there.
  * Locally we print a loud warning and return null so the caller can `describe.skipIf(!x)`.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { locateFfmpeg, type FfmpegBinary } from '../../vision/ffmpeg.locate.ts';
 import { findChromium } from './chromium.ts';
 import { findPostgres, type PostgresInstall } from './postgres.server.ts';
 
@@ -79,5 +84,35 @@ export function requireProvided<T>(value: T | null | undefined, what: string): T
     'the global test setup (test/setup/global.setup.ts) did not provide it; it does so only ' +
       "for the 'integration' and 'e2e' projects, and only when it is installed.",
   );
+  return null;
+}
+
+/**
+ * The detector model the vision tests run: PARCELROOM_MODEL, else ../shared/models/yolox_nano.onnx;
+ * absolute, because a server started by a test may resolve a relative path elsewhere.
+ */
+export const TEST_MODEL_PATH = resolvePath(
+  process.env.PARCELROOM_MODEL ??
+    fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url)),
+);
+
+/** Whether the model file exists; reports it missing otherwise (`skipped`: what is skipped). */
+export function requireModel(skipped: string): boolean {
+  if (existsSync(TEST_MODEL_PATH)) return true;
+  reportMissing(
+    'YOLOX-nano model',
+    `${TEST_MODEL_PATH} not found (set PARCELROOM_MODEL); ${skipped}.`,
+  );
+  return false;
+}
+
+/** The system ffmpeg with the H.264 encoder synthetic scenes are rendered with, or null. */
+export function requireX264(skipped: string): FfmpegBinary | null {
+  const ff = locateFfmpeg('system');
+  const encoders = ff
+    ? spawnSync(ff.path, ['-hide_banner', '-encoders'], { encoding: 'utf8' }).stdout
+    : '';
+  if (ff && /libx264/.test(encoders)) return ff;
+  reportMissing('ffmpeg', `no system ffmpeg with libx264 (apt-get install ffmpeg); ${skipped}.`);
   return null;
 }

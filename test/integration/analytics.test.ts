@@ -7,9 +7,6 @@
  * and `/api/health` must show the camera being analysed. Without a usable model the server still
  * runs and says why the analytics are off.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormatRegistry, encodeCard, type WiegandFormat } from '../../access/index.ts';
 import { openDatabase, type Database } from '../../db/index.ts';
@@ -22,40 +19,18 @@ import {
 import { composeServices, type Composed } from '../../server/compose.ts';
 import { parseSite, type SiteConfig } from '../../server/config/index.ts';
 import { memoryLogger } from '../../server/log/logger.ts';
-import { locateFfmpeg, type FfmpegBinary } from '../../vision/ffmpeg.locate.ts';
+
 import {
   LABELLED_CAMERA,
   renderLabelledScene,
   type LabelledScene,
 } from '../../vision/scenes.labelled.ts';
-import { reportMissing } from '../harness/requirements.ts';
+import { requireModel, requireX264, TEST_MODEL_PATH } from '../harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url));
-
-function requireX264(): FfmpegBinary | null {
-  const ff = locateFfmpeg('system');
-  const encoders = ff
-    ? spawnSync(ff.path, ['-hide_banner', '-encoders'], { encoding: 'utf8' }).stdout
-    : '';
-  if (ff && /libx264/.test(encoders)) return ff;
-  reportMissing(
-    'ffmpeg',
-    'no system ffmpeg with libx264 (apt-get install ffmpeg); the server analytics tests are skipped.',
-  );
-  return null;
-}
-
-const ffmpeg = requireX264();
-const haveModel = existsSync(MODEL);
-if (!haveModel) {
-  reportMissing(
-    'YOLOX-nano model',
-    `${MODEL} not found (set PARCELROOM_MODEL); the server analytics tests are skipped.`,
-  );
-}
+const ffmpeg = requireX264('the server analytics tests are skipped');
+const MODEL = TEST_MODEL_PATH;
+const haveModel = requireModel('the server analytics tests are skipped');
 
 /**
  * A resident walks in through the doorway on the left 3 s into the video and stands by the

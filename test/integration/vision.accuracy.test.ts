@@ -13,11 +13,9 @@
  * false positive. The last test prints precision and recall per rule (the README's table).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnnxDetector, type OnnxDetector } from '../../vision/detector.onnx.ts';
-import { locateFfmpeg, type FfmpegBinary } from '../../vision/ffmpeg.locate.ts';
+import type { FfmpegBinary } from '../../vision/ffmpeg.locate.ts';
 import {
   createSceneGrabRule,
   formatPickups,
@@ -41,34 +39,12 @@ import {
   type SceneFlag,
   type SceneResult,
 } from '../../vision/scenes.labelled.ts';
-import { reportMissing } from '../harness/requirements.ts';
+import { requireModel, requireX264, TEST_MODEL_PATH } from '../harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url));
-
-function requireX264(): FfmpegBinary | null {
-  const ff = locateFfmpeg('system');
-  const encoders = ff
-    ? spawnSync(ff.path, ['-hide_banner', '-encoders'], { encoding: 'utf8' }).stdout
-    : '';
-  if (ff && /libx264/.test(encoders)) return ff;
-  reportMissing(
-    'ffmpeg',
-    'no system ffmpeg with libx264 (apt-get install ffmpeg); the vision accuracy tests are skipped.',
-  );
-  return null;
-}
-
-const ffmpeg = requireX264();
-const haveModel = existsSync(MODEL);
-if (!haveModel) {
-  reportMissing(
-    'YOLOX-nano model',
-    `${MODEL} not found (set PARCELROOM_MODEL); the vision accuracy tests are skipped.`,
-  );
-}
+const ffmpeg = requireX264('the vision accuracy tests are skipped');
+const MODEL = TEST_MODEL_PATH;
+const haveModel = requireModel('the vision accuracy tests are skipped');
 
 const flag = (kind: SceneFlag['kind'], atMs: number, reason: string | null = null): SceneFlag => ({
   kind,
