@@ -111,10 +111,18 @@ export const residents = pgTable(
       .default('active'),
     createdAt: createdAt(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /** The property-management system's id for this resident: re-imports match on it. */
+    externalId: text('external_id'),
+    moveInAt: ts('move_in_at'),
+    /** From this moment the resident's cards and pickup codes stop opening the door. */
+    moveOutAt: ts('move_out_at'),
   },
   (t) => [
     index('residents_site_unit_idx').on(t.siteId, t.unitId),
     index('residents_site_name_idx').on(t.siteId, t.name),
+    uniqueIndex('residents_site_external_uq')
+      .on(t.siteId, t.externalId)
+      .where(sql`${t.externalId} is not null`),
   ],
 );
 
@@ -165,6 +173,13 @@ export const apiTokens = pgTable(
     siteId: siteId(),
     name: text('name').notNull(),
     role: text('role', { enum: ['staff', 'manager', 'admin'] }).notNull(),
+    /**
+     * What the token may touch beyond its role's reading: `full` is the role's permissions;
+     * `roster` (a property-management system) may only push roster changes.
+     */
+    scope: text('scope', { enum: ['full', 'roster'] })
+      .notNull()
+      .default('full'),
     tokenHash: text('token_hash').notNull(),
     createdBy: text('created_by').references(() => staffUsers.id),
     createdAt: createdAt(),
@@ -550,6 +565,253 @@ export const staffAuditLog = pgTable(
       t.at.desc().nullsFirst(),
       t.id.desc().nullsFirst(),
     ),
+  ],
+);
+
+/** An incident a manager builds: events, flags, parcels and alarms grouped for evidence. */
+export const cases = pgTable(
+  'cases',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    title: text('title').notNull(),
+    description: text('description').notNull().default(''),
+    status: text('status', { enum: ['open', 'closed'] })
+      .notNull()
+      .default('open'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    closedAt: ts('closed_at'),
+    closedBy: text('closed_by'),
+  },
+  (t) => [index('cases_site_status_idx').on(t.siteId, t.status, t.createdAt.desc().nullsFirst())],
+);
+
+export const caseItems = pgTable(
+  'case_items',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    caseId: text('case_id')
+      .notNull()
+      .references(() => cases.id),
+    kind: text('kind', { enum: ['event', 'flag', 'package', 'alarm'] }).notNull(),
+    refId: text('ref_id').notNull(),
+    note: text('note').notNull().default(''),
+    addedBy: text('added_by').notNull(),
+    addedAt: ts('added_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('case_items_case_ref_uq').on(t.caseId, t.kind, t.refId),
+    index('case_items_ref_idx').on(t.siteId, t.kind, t.refId),
+  ],
+);
+
+/** Each evidence package made of a case: what was in it and the hash of the ZIP handed out. */
+export const caseExports = pgTable(
+  'case_exports',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    caseId: text('case_id')
+      .notNull()
+      .references(() => cases.id),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    /** Relative to DATA_DIR. */
+    path: text('path'),
+    bytes: bigint('bytes', { mode: 'number' }),
+    /** Hex SHA-256 of the ZIP file. */
+    sha256: text('sha256'),
+    /** Hex SHA-256 of the signed manifest inside it. */
+    manifestSha256: text('manifest_sha256'),
+    keyId: text('key_id'),
+    /** Clip windows the package holds: retention keeps their recordings while the case is open. */
+    media: jsonb('media').notNull().default([]),
+    status: text('status', { enum: ['building', 'ready', 'failed'] })
+      .notNull()
+      .default('building'),
+    error: text('error'),
+  },
+  (t) => [index('case_exports_case_idx').on(t.caseId, t.createdAt.desc().nullsFirst())],
+);
+
+/**
+ * Public halves of the keys that sign evidence manifests. The private half stays on the box
+ * (DATA_DIR or an environment variable); keeping every public key ever used lets an old export be
+ * verified after the key is rotated.
+ */
+export const siteSigningKeys = pgTable('site_signing_keys', {
+  /** Fingerprint: hex SHA-256 of the DER public key, first 16 characters. */
+  id: text('id').primaryKey(),
+  siteId: siteId(),
+  algorithm: text('algorithm').notNull(),
+  publicKeyPem: text('public_key_pem').notNull(),
+  createdAt: createdAt(),
+  retiredAt: ts('retired_at'),
+});
+
+/** A staff member's named audit search (its filters), to run again in one click. */
+export const savedSearches = pgTable(
+  'saved_searches',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    staffId: text('staff_id').notNull(),
+    name: text('name').notNull(),
+    query: jsonb('query').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('saved_searches_staff_idx').on(t.siteId, t.staffId)],
+);
+
+/**
+ * One-time pickup codes sent to a resident with their check-in notice: typed at the keypad or
+ * shown as a QR code, they open the door once while the parcels wait.
+ */
+export const pickupCodes = pgTable(
+  'pickup_codes',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    residentId: text('resident_id')
+      .notNull()
+      .references(() => residents.id),
+    unitId: text('unit_id')
+      .notNull()
+      .references(() => units.id),
+    /** Keyed hash (site secret) of the 6-digit code. */
+    codeHash: text('code_hash').notNull(),
+    /** Keyed hash of the longer token the QR code carries. */
+    qrTokenHash: text('qr_token_hash').notNull(),
+    packageIds: text('package_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    validFrom: ts('valid_from').notNull(),
+    validUntil: ts('valid_until').notNull(),
+    /** Why it was issued: a check-in notice, or a fresh code the resident asked for. */
+    origin: text('origin', { enum: ['checked_in', 'requested'] }).notNull(),
+    createdAt: createdAt(),
+    usedAt: ts('used_at'),
+    usedEventId: text('used_event_id'),
+    usedDoorId: text('used_door_id'),
+    revokedAt: ts('revoked_at'),
+    revokedReason: text('revoked_reason'),
+  },
+  (t) => [
+    index('pickup_codes_site_hash_idx').on(t.siteId, t.codeHash),
+    index('pickup_codes_site_qr_idx').on(t.siteId, t.qrTokenHash),
+    index('pickup_codes_resident_idx').on(t.residentId, t.createdAt.desc().nullsFirst()),
+  ],
+);
+
+/** A resident's request for a fresh pickup code: the e-mailed link is the second factor. */
+export const pickupCodeRequests = pgTable(
+  'pickup_code_requests',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    residentId: text('resident_id')
+      .notNull()
+      .references(() => residents.id),
+    /** SHA-256 of the link's token. */
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    requestedFrom: text('requested_from'),
+  },
+  (t) => [uniqueIndex('pickup_code_requests_token_uq').on(t.tokenHash)],
+);
+
+/** A resident away: no notices or reminders from `startsAt` to `endsAt`. */
+export const vacationHolds = pgTable(
+  'vacation_holds',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    residentId: text('resident_id')
+      .notNull()
+      .references(() => residents.id),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at').notNull(),
+    note: text('note').notNull().default(''),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    cancelledAt: ts('cancelled_at'),
+  },
+  (t) => [index('vacation_holds_resident_idx').on(t.residentId, t.endsAt)],
+);
+
+/** Each roster import (CSV from the console or a push from the property-management system). */
+export const rosterImports = pgTable(
+  'roster_imports',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    at: ts('at').notNull().defaultNow(),
+    by: text('by').notNull(),
+    source: text('source', { enum: ['csv', 'pms'] }).notNull(),
+    dryRun: boolean('dry_run').notNull(),
+    /** Counts (created, updated, moved out, unchanged, rejected) and the rejected rows. */
+    summary: jsonb('summary').notNull().default({}),
+  },
+  (t) => [index('roster_imports_site_at_idx').on(t.siteId, t.at.desc().nullsFirst())],
+);
+
+/** Outbound webhooks: who wants which events of the catalogue. */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    url: text('url').notNull(),
+    /** Event types of the catalogue; empty: all of them. */
+    events: text('events')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    /** HMAC-SHA256 signing secret, shown once at creation; the receiver checks signatures. */
+    secret: text('secret').notNull(),
+    description: text('description').notNull().default(''),
+    active: boolean('active').notNull().default(true),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('webhook_subscriptions_site_idx').on(t.siteId)],
+);
+
+/** The delivery log: every attempt to deliver one event to one subscription. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    siteId: siteId(),
+    subscriptionId: text('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id),
+    eventType: text('event_type').notNull(),
+    /** The catalogue event's own id: the receiver's de-duplication key. */
+    eventId: text('event_id').notNull(),
+    payload: jsonb('payload').notNull(),
+    status: text('status', { enum: ['pending', 'delivered', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    nextAttemptAt: ts('next_attempt_at'),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_sub_event_uq').on(t.subscriptionId, t.eventId),
+    index('webhook_deliveries_due_idx')
+      .on(t.siteId, t.nextAttemptAt)
+      .where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_site_created_idx').on(t.siteId, t.createdAt.desc().nullsFirst()),
   ],
 );
 

@@ -27,7 +27,21 @@ export type Permission =
   | 'settings:read'
   | 'settings:write'
   | 'tokens:write'
-  | 'staff_audit:read';
+  | 'staff_audit:read'
+  /** Vacation holds and fresh pickup codes for a resident at the desk. */
+  | 'holds:write'
+  | 'pickup_codes:write'
+  /** Incident cases and their evidence exports. */
+  | 'cases:read'
+  | 'cases:write'
+  /** Room analytics and carrier compliance figures. */
+  | 'analytics:read'
+  | 'compliance:read'
+  /** Roster import (CSV or a property-management system's push). */
+  | 'roster:import'
+  /** The outbound webhook catalogue: subscriptions and the delivery log. */
+  | 'webhooks:read'
+  | 'webhooks:write';
 
 const STAFF: readonly Permission[] = [
   'doors:read',
@@ -39,6 +53,8 @@ const STAFF: readonly Permission[] = [
   'residents:read',
   'credentials:read',
   'sim:drive',
+  'holds:write',
+  'pickup_codes:write',
 ];
 
 const MANAGER: readonly Permission[] = [
@@ -49,6 +65,11 @@ const MANAGER: readonly Permission[] = [
   'carrier_codes:write',
   'audit:export',
   'flags:stats',
+  'cases:read',
+  'cases:write',
+  'analytics:read',
+  'compliance:read',
+  'roster:import',
 ];
 
 const ADMIN: readonly Permission[] = [
@@ -59,6 +80,8 @@ const ADMIN: readonly Permission[] = [
   'settings:write',
   'tokens:write',
   'staff_audit:read',
+  'webhooks:read',
+  'webhooks:write',
 ];
 
 export const PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
