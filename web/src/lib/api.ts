@@ -227,9 +227,9 @@ export class ApiError extends Error {
   }
 }
 
-type Fetch = typeof fetch;
+export type Fetch = typeof fetch;
 
-interface RequestOptions {
+export interface RequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
   /** SvelteKit's `fetch` inside load functions; the global one otherwise. */
@@ -295,7 +295,8 @@ export function redirectToLogin(): void {
   void goto(loginHref(here), { replaceState: true, invalidateAll: true });
 }
 
-async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+/** One JSON call to the API: errors as `ApiError`, a 401 sends the browser to the login page. */
+export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
   const { method = 'GET', body, redirectOn401 = true } = options;
   const doFetch = options.fetch ?? fetch;
   const headers: Record<string, string> = { Accept: 'application/json' };
