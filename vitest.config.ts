@@ -14,6 +14,9 @@ export default defineConfig({
           name: 'unit',
           include: ['{server,access,vision,db,hardware,scripts}/**/*.test.ts'],
           testTimeout: 10_000,
+          // Opening and migrating an embedded database is a hook, and on a busy 2-core box it
+          // can take longer than a unit test may.
+          hookTimeout: 30_000,
         },
       },
       {
