@@ -25,7 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { systemClock, type Clock } from '../hardware/clock.ts';
 import { makeTempDir } from '../test/harness/temp-dir.ts';
 import {
@@ -48,10 +48,9 @@ import {
 } from '../vision/scenes.labelled.ts';
 import type { Frame } from '../vision/vision.ports.ts';
 import { formatTable, round, sleep, summarize, type Cell } from './stats.ts';
+import { TEST_MODEL_PATH } from '../test/harness/requirements.ts';
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
+const MODEL = TEST_MODEL_PATH;
 
 /** A camera's sub-stream, and what the analytics take from it. */
 const STREAM = { width: 640, height: 360, fps: 10 };

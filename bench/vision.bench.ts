@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { systemClock } from '../hardware/clock.ts';
 import { makeTempDir } from '../test/harness/temp-dir.ts';
 import { createOnnxDetector } from '../vision/detector.onnx.ts';
@@ -29,6 +29,7 @@ import type { Detection, Frame } from '../vision/vision.ports.ts';
 import { allocateInput, letterboxInto, YOLOX_NANO } from '../vision/yolo.decode.ts';
 import type { Zone } from '../vision/zones.ts';
 import { formatTable, round, summarize, type Cell, type Summary } from './stats.ts';
+import { TEST_MODEL_PATH, testFixture } from '../test/harness/requirements.ts';
 
 export interface VisionBenchResult {
   detector: {
@@ -51,10 +52,8 @@ export interface VisionBenchResult {
   skipped: string[];
 }
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
-const PERSON_PNG = fileURLToPath(new URL('../../shared/fixtures/person.png', import.meta.url));
+const MODEL = TEST_MODEL_PATH;
+const PERSON_PNG = testFixture('person.png');
 
 const nowMs = () => performance.now();
 

@@ -1,9 +1,12 @@
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reportMissing } from '../test/harness/requirements.ts';
+import {
+  reportMissing,
+  requireModel,
+  TEST_FIXTURES_DIR,
+  TEST_MODEL_PATH,
+} from '../test/harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../test/harness/temp-dir.ts';
 import { createOnnxDetector, DetectorError, type OnnxDetector } from './detector.onnx.ts';
 import { locateFfmpeg } from './ffmpeg.locate.ts';
@@ -11,18 +14,10 @@ import { readStillPicture } from './frame.source.ts';
 import type { Frame } from './vision.ports.ts';
 import { iou } from './yolo.decode.ts';
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
-const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
+const MODEL = TEST_MODEL_PATH;
+const FIXTURES = TEST_FIXTURES_DIR;
 const ffmpeg = locateFfmpeg();
-const haveModel = existsSync(MODEL);
-if (!haveModel) {
-  reportMissing(
-    'YOLOX-nano model',
-    `${MODEL} not found (set PARCELROOM_MODEL); detector tests skip`,
-  );
-}
+const haveModel = requireModel('detector tests skip');
 if (!ffmpeg) reportMissing('ffmpeg', 'needed to decode the test pictures; detector tests skip');
 
 async function picture(name: string): Promise<Frame> {

@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock, systemClock, type ManualClock } from '../hardware/clock.ts';
-import { reportMissing } from '../test/harness/requirements.ts';
+import {
+  reportMissing,
+  requireModel,
+  testFixture,
+  TEST_MODEL_PATH,
+} from '../test/harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../test/harness/temp-dir.ts';
 import { createOnnxDetector } from './detector.onnx.ts';
 import { locateFfmpeg, type FfmpegBinary } from './ffmpeg.locate.ts';
@@ -339,12 +342,9 @@ describe('parsePpm', () => {
 
 const ffmpeg = locateFfmpeg();
 if (!ffmpeg) reportMissing('ffmpeg', 'no system or npm ffmpeg; real frame source tests skip');
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
-const PERSON_PNG = fileURLToPath(new URL('../../shared/fixtures/person.png', import.meta.url));
-const haveModel = existsSync(MODEL);
-if (!haveModel) reportMissing('YOLOX-nano model', `${MODEL} not found; the crossing test skips`);
+const MODEL = TEST_MODEL_PATH;
+const PERSON_PNG = testFixture('person.png');
+const haveModel = requireModel('the crossing test skips');
 
 function makeVideo(args: string[]) {
   const out = spawnSync(ffmpeg!.path, ['-hide_banner', '-loglevel', 'error', '-y', ...args], {

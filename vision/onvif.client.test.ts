@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../hardware/clock.ts';
 import { getFreePort } from '../test/harness/free-port.ts';
@@ -21,10 +20,9 @@ import {
   type OnvifSession,
 } from './onvif.client.ts';
 import { createOnvifSim, type OnvifSim, type OnvifSimOptions } from './onvif.sim.ts';
+import { testFixture } from '../test/harness/requirements.ts';
 
-const JPEG = readFileSync(
-  fileURLToPath(new URL('../../shared/fixtures/street_dog_bicycle_car.jpg', import.meta.url)),
-);
+const JPEG = readFileSync(testFixture('street_dog_bicycle_car.jpg'));
 const USER = 'operator';
 const PASSWORD = 'p@ss:w/rd#1';
 const ENCODED = 'operator:p%40ss%3Aw%2Frd%231';

@@ -4,7 +4,6 @@
  * junk, replays, oversized bodies.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Cam, type CamOptions } from 'onvif';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { manualClock, type ManualClock } from '../hardware/clock.ts';
@@ -18,10 +17,9 @@ import {
   readSoapFault,
   XmlError,
 } from './onvif.soap.ts';
+import { testFixture } from '../test/harness/requirements.ts';
 
-const JPEG = readFileSync(
-  fileURLToPath(new URL('../../shared/fixtures/street_dog_bicycle_car.jpg', import.meta.url)),
-);
+const JPEG = readFileSync(testFixture('street_dog_bicycle_car.jpg'));
 const USER = 'admin';
 const PASSWORD = 'p@ss:w/rd';
 const MAIN = 'rtsp://127.0.0.1:8554/cam1/main';

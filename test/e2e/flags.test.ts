@@ -32,7 +32,6 @@
  */
 import { execFile } from 'node:child_process';
 
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_FORMATS, encodeCard } from '../../access/index.ts';
@@ -57,6 +56,7 @@ import {
   TEST_MODEL_PATH,
 } from '../harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
+import { testFixture } from '../harness/requirements.ts';
 
 const chromiumPath = requireChromium();
 const rtsp = await rtspServerAvailable();
@@ -72,7 +72,7 @@ const haveModel = requireModel('the flag e2e test on real video is skipped');
 const canRun = chromiumPath !== null && rtsp.ok && ffmpeg !== null;
 const canRunScene = chromiumPath !== null && ffmpeg !== null && haveModel;
 
-const PERSON_PNG = fileURLToPath(new URL('../../../shared/fixtures/person.png', import.meta.url));
+const PERSON_PNG = testFixture('person.png');
 const USERS = {
   admin: { email: 'admin@flags.test', password: 'admin password for flags e2e', name: 'Ada Admin' },
   staff: { email: 'desk@flags.test', password: 'staff password for flags e2e', name: 'Sam Desk' },

@@ -116,3 +116,13 @@ export function requireX264(skipped: string): FfmpegBinary | null {
   reportMissing('ffmpeg', `no system ffmpeg with libx264 (apt-get install ffmpeg); ${skipped}.`);
   return null;
 }
+
+/** The shared test pictures (`../shared/fixtures/`), absolute. */
+export const TEST_FIXTURES_DIR = fileURLToPath(
+  new URL('../../../shared/fixtures/', import.meta.url),
+);
+
+/** The absolute path of one shared test picture, e.g. `testFixture('person.png')`. */
+export function testFixture(name: string): string {
+  return resolvePath(TEST_FIXTURES_DIR, name);
+}

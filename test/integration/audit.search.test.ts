@@ -6,22 +6,20 @@
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { count } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormatRegistry, encodeCard, type WiegandFormat } from '../../access/index.ts';
 import { accessEvents, newId, visionFlags } from '../../db/index.ts';
 import { AUDIT_CSV_COLUMNS } from '../../server/audit/csv.format.ts';
 import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
+import { testFixture } from '../harness/requirements.ts';
 
 type Json = Record<string, unknown>;
 type Row = Json & { id: string; at: string; source: string; type: string };
 const json = async (res: Response) => (await res.json()) as Json;
 const UPS = '1Z999AA10123456784';
 const amazon = (n: number) => `TBA${String(n).padStart(12, '0')}`;
-const SNAPSHOT_FIXTURE = fileURLToPath(
-  new URL('../../../shared/fixtures/street_dog_bicycle_car.jpg', import.meta.url),
-);
+const SNAPSHOT_FIXTURE = testFixture('street_dog_bicycle_car.jpg');
 const formats = createFormatRegistry();
 /** A name a spreadsheet would run as a formula, with a comma to quote. */
 const BO = '=HYPERLINK("http://evil.test"), Bo';

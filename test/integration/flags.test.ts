@@ -6,7 +6,6 @@
  * flag, signed like the parcel notices.
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { staffAuditLog } from '../../db/index.ts';
@@ -25,7 +24,7 @@ import { locateFfmpeg } from '../../vision/ffmpeg.locate.ts';
 import type { FlagCandidate } from '../../vision/rules.types.ts';
 import type { Frame } from '../../vision/vision.ports.ts';
 import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
-import { reportMissing } from '../harness/requirements.ts';
+import { reportMissing, testFixture } from '../harness/requirements.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.receiver.ts';
 
 type Json = Record<string, unknown>;
@@ -42,7 +41,7 @@ const PERSON_BOX = { x1: 200, y1: 60, x2: 440, y2: 470 };
 const ffmpeg = locateFfmpeg();
 if (!ffmpeg) reportMissing('ffmpeg', 'needed to draw and check flag snapshots; those tests skip');
 
-const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/person.png', import.meta.url));
+const FIXTURE = testFixture('person.png');
 
 /** The fixture photo as the analytics would see it: packed RGB at 640×480. */
 function personFrame(at: number): Frame {

@@ -11,9 +11,7 @@
  * see those times.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../hardware/clock.ts';
 import { createOnnxDetector, type OnnxDetector } from '../../vision/detector.onnx.ts';
@@ -30,20 +28,20 @@ import {
 } from '../../vision/slot.watch.ts';
 import { createTracker } from '../../vision/tracker.ts';
 import type { Frame, Track } from '../../vision/vision.ports.ts';
-import { reportMissing } from '../harness/requirements.ts';
+import {
+  reportMissing,
+  requireModel,
+  TEST_FIXTURES_DIR,
+  TEST_MODEL_PATH,
+} from '../harness/requirements.ts';
 import { makeTempDir, type TempDir } from '../harness/temp-dir.ts';
 
-const MODEL =
-  process.env.PARCELROOM_MODEL ??
-  fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url));
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+const MODEL = TEST_MODEL_PATH;
+const FIXTURES = TEST_FIXTURES_DIR;
 const ffmpeg = locateFfmpeg();
-const haveModel = existsSync(MODEL);
 if (!ffmpeg)
   reportMissing('ffmpeg', 'needed to render and decode the shelf video; slot tests skip');
-if (!haveModel) {
-  reportMissing('YOLOX-nano model', `${MODEL} not found (set PARCELROOM_MODEL); slot tests skip`);
-}
+const haveModel = requireModel('slot tests skip');
 
 const CAM = 'shelf-cam';
 const W = 640;
