@@ -62,6 +62,7 @@ export async function startServer(
       log,
       version: VERSION,
       secret: settings.PARCELROOM_SECRET,
+      signingKeyPem: settings.PARCELROOM_SIGNING_KEY,
       sessionIdleMs: settings.PARCELROOM_SESSION_HOURS * 3_600_000,
       secureCookies: settings.PARCELROOM_SECURE_COOKIES,
       webDir: opts.webDir === undefined ? WEB_BUILD_DIR : opts.webDir,

@@ -159,6 +159,52 @@ describe('retention job', () => {
     expect(existsSync(otherCam.file)).toBe(false);
   });
 
+  it('keeps what open cases need, read at every run, and lets go once the case is closed', async () => {
+    const evidence = await segment('evidence', 20);
+    const packaged = await segment('packaged', 19, 1_000, 'yard-cam');
+    const other = await segment('other', 18);
+    let caseOpen = true;
+    const { job: j } = job({
+      extraProtected: async () =>
+        caseOpen
+          ? [
+              // An item's window protects every camera; a package's clip only its own camera.
+              { kind: 'case', id: 'case-1', startAt: evidence.startAt, endAt: evidence.endAt },
+              {
+                kind: 'export',
+                id: 'export-1',
+                cameraId: 'yard-cam',
+                startAt: packaged.startAt,
+                endAt: packaged.endAt,
+              },
+              {
+                kind: 'export',
+                id: 'export-1',
+                cameraId: 'yard-cam',
+                startAt: other.startAt,
+                endAt: other.endAt,
+              },
+            ]
+          : [],
+    });
+    expect(await j.runOnce()).toMatchObject({ deletedSegments: 1, protectedKept: 2 });
+    expect(await live()).toEqual([evidence.path, packaged.path].sort());
+    expect(existsSync(other.file)).toBe(false);
+    caseOpen = false;
+    expect(await j.runOnce()).toMatchObject({ deletedSegments: 2, protectedKept: 0 });
+    expect(await live()).toEqual([]);
+  });
+
+  it('deletes nothing when the open cases cannot be read', async () => {
+    const kept = await segment('kept', 20);
+    const { job: j } = job({
+      extraProtected: () => Promise.reject(new Error('database away')),
+    });
+    await expect(j.runOnce()).rejects.toThrow('database away');
+    expect(existsSync(kept.file)).toBe(true);
+    expect(await live()).toEqual([kept.path]);
+  });
+
   it('keeps to the disk budget oldest first, and says when protection keeps it over', async () => {
     const a = await segment('a', 5, 400);
     const b = await segment('b', 4, 400);

@@ -1,8 +1,9 @@
 /**
  * Keeps recordings within the site's retention: every `intervalMs`, the oldest segments past
  * `retainDays`, and then the oldest while all of them weigh more than the disk budget, are
- * deleted (file first, then the row is marked `deletedAt`), never one that a flag under review or
- * a clip being made still needs (vision's planRetention decides; this job feeds it and acts).
+ * deleted (file first, then the row is marked `deletedAt`), never one that a flag under review, a
+ * clip being made or an open incident case still needs (vision's planRetention decides; this job
+ * feeds it and acts).
  *
  * Rows are read oldest first in pages, so a box with months of 4 s segments never loads them
  * all: each page is planned with the budget that is left for it once every newer segment is
@@ -58,6 +59,11 @@ export interface RetentionJobOptions {
   /** Rows read per page; default 2 000. */
   pageSize?: number;
   fs?: RetentionFs;
+  /**
+   * More windows to keep, read at every run: open incident cases (their items' video and their
+   * evidence packages' clips). A case closed since the last run protects nothing any more.
+   */
+  extraProtected?: () => Promise<ProtectedWindow[]>;
 }
 
 export type RetentionBudget =
@@ -129,7 +135,9 @@ export function createRetentionJob(opts: RetentionJobOptions): RetentionJob {
       })
       .from(clips)
       .where(and(eq(clips.siteId, siteId), eq(clips.status, 'pending')));
+    const extra = opts.extraProtected ? await opts.extraProtected() : [];
     return [
+      ...extra,
       ...flags.map((f) => ({
         kind: 'flag' as const,
         id: f.id,

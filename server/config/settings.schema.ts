@@ -36,6 +36,13 @@ export const settingsSchema = z.object({
     .describe(
       'Key that hashes carrier and pickup codes; unset = a random key kept in DATA_DIR/site-secret.key.',
     ),
+  PARCELROOM_SIGNING_KEY: z
+    .string()
+    .includes('-----BEGIN PRIVATE KEY-----', { message: 'a PKCS#8 PEM private key (Ed25519)' })
+    .optional()
+    .describe(
+      'Ed25519 private key (PKCS#8 PEM) that signs evidence packages; unset = a key kept in DATA_DIR/evidence-signing.key.',
+    ),
   PARCELROOM_MODEL: z.string().min(1).optional().describe("Path of the detector's ONNX model."),
   PARCELROOM_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'])

@@ -6,11 +6,14 @@
  * their comings and goings across years, more than the staff's event log shows. Every export is
  * written to the staff audit log before the first byte goes out, with the filters used. The
  * views list needs `staff_audit:read` (admins), like the staff audit log itself.
+ *
+ * Saved searches (`/audit/saved-searches`, `audit:export`) are each person's own: a manager sees
+ * and deletes only theirs, and someone else's answers 404 as if it did not exist.
  */
-import { and, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { staffAuditLog, type Db } from '../../db/index.ts';
+import { newId, savedSearches, staffAuditLog, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import {
   createAuditSearch,
@@ -36,12 +39,18 @@ import { clientAddress } from '../http/audit.middleware.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
-import { ApiError, readQuery, validationError } from '../http/errors.ts';
+import { ApiError, notFound, readBody, readQuery, validationError } from '../http/errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { SAFE_ID } from '../cameras/clip.service.ts';
+import type { Principal } from '../auth/auth.service.ts';
 
-const VIEW_TARGET_TYPES = ['event', 'flag', 'camera', 'audit_search'] as const satisfies readonly (
-  ViewTargetType | 'audit_search'
-)[];
+const VIEW_TARGET_TYPES = [
+  'event',
+  'flag',
+  'camera',
+  'audit_search',
+  'case_export',
+] as const satisfies readonly (ViewTargetType | 'audit_search' | 'case_export')[];
 
 const isoTime = z.iso.datetime({ offset: true });
 const viewsQuery = z.strictObject({
@@ -54,6 +63,29 @@ const viewsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
 });
+
+/**
+ * A saved search: a name and the search's query parameters as the console sends them (strings;
+ * a repeated one as a list). Checked against the search itself, so a saved search always runs;
+ * a cursor is refused (a page position goes stale) and so is a limit (the console picks it).
+ */
+const MAX_SAVED_SEARCHES = 100;
+const savedSearchBody = z.strictObject({
+  name: z
+    .string()
+    .trim()
+    .min(1, 'name must not be empty')
+    .max(100, 'name is at most 100 characters'),
+  query: z
+    .record(
+      z.string().max(40),
+      z.union([z.string().max(500), z.array(z.string().max(200)).min(1).max(30)]),
+    )
+    .refine((q) => Object.keys(q).length <= 20, { message: 'at most 20 parameters' }),
+});
+
+/** Saved searches belong to a person; a token's are kept under `token:<id>`. */
+const ownerOf = (p: Principal) => (p.kind === 'staff' ? p.staffId : `token:${p.tokenId}`);
 
 /** The search's query string, repeated parameters kept; a bad one is a 400 naming it. */
 function readSearch<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
@@ -157,6 +189,102 @@ export function auditRoutes(deps: {
       'Cache-Control': 'no-store',
       'X-Content-Type-Options': 'nosniff',
     });
+  });
+
+  app.get('/audit/saved-searches', requirePermission('audit:export'), async (c) => {
+    const rows = await deps.db
+      .select()
+      .from(savedSearches)
+      .where(
+        and(
+          eq(savedSearches.siteId, deps.siteId),
+          eq(savedSearches.staffId, ownerOf(c.get('principal'))),
+        ),
+      )
+      .orderBy(asc(savedSearches.name), asc(savedSearches.id));
+    return c.json({
+      items: rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        query: r.query,
+        createdAt: r.createdAt.toISOString(),
+      })),
+    });
+  });
+
+  app.post('/audit/saved-searches', requirePermission('audit:export'), async (c) => {
+    const body = await readBody(c, savedSearchBody);
+    for (const key of ['cursor', 'limit'])
+      if (key in body.query)
+        throw new ApiError(
+          400,
+          'invalid_body',
+          `query.${key}: not kept in a saved search`,
+          `query.${key}`,
+        );
+    const checked = searchQuerySchema.safeParse(body.query);
+    if (!checked.success) {
+      const e = validationError(checked.error);
+      throw new ApiError(
+        400,
+        'invalid_body',
+        `query.${e.message}`,
+        e.field ? `query.${e.field}` : 'query',
+      );
+    }
+    const owner = ownerOf(c.get('principal'));
+    const [{ n }] = (await deps.db
+      .select({ n: count() })
+      .from(savedSearches)
+      .where(and(eq(savedSearches.siteId, deps.siteId), eq(savedSearches.staffId, owner)))) as [
+      { n: number },
+    ];
+    if (Number(n) >= MAX_SAVED_SEARCHES)
+      throw new ApiError(
+        409,
+        'too_many_saved_searches',
+        `at most ${MAX_SAVED_SEARCHES} saved searches each; delete one first`,
+      );
+    const now = deps.clock.now();
+    const id = newId(now);
+    await deps.db.insert(savedSearches).values({
+      id,
+      siteId: deps.siteId,
+      staffId: owner,
+      name: body.name,
+      query: body.query,
+      createdAt: new Date(now),
+    });
+    c.set('audit', {
+      action: 'audit.saved_search.create',
+      targetType: 'saved_search',
+      targetId: id,
+      details: { name: body.name },
+    });
+    return c.json({ id }, 201);
+  });
+
+  app.delete('/audit/saved-searches/:id', requirePermission('audit:export'), async (c) => {
+    const id = c.req.param('id');
+    // Someone else's saved search is answered like one that does not exist.
+    if (!SAFE_ID.test(id)) throw notFound('saved search');
+    const gone = await deps.db
+      .delete(savedSearches)
+      .where(
+        and(
+          eq(savedSearches.siteId, deps.siteId),
+          eq(savedSearches.id, id),
+          eq(savedSearches.staffId, ownerOf(c.get('principal'))),
+        ),
+      )
+      .returning({ id: savedSearches.id });
+    if (gone.length === 0) throw notFound('saved search');
+    c.set('audit', {
+      action: 'audit.saved_search.delete',
+      targetType: 'saved_search',
+      targetId: id,
+    });
+    return c.json({ ok: true });
   });
 
   app.get('/audit/views', requirePermission('staff_audit:read'), async (c) => {
