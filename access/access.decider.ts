@@ -10,6 +10,7 @@ import {
   type CarrierCodeEntry,
 } from './access.snapshot.ts';
 import { createKeypadGuard, type KeypadGuardOptions } from './keypad.guard.ts';
+import { pickupCodeRefusal, type PickupCodeEntry } from './pickup.codes.ts';
 import { decodeKeyBurst } from './keypad.decoder.ts';
 import { createPinAssembler, type PinAssembler } from './pin.assembler.ts';
 import { decodeFrame } from './wiegand.decoder.ts';
@@ -30,6 +31,8 @@ export interface Decision {
   staffId?: string;
   carrierCodeId?: string;
   carrier?: string;
+  /** The resident's one-time pickup code that was typed or scanned. */
+  pickupCodeId?: string;
   /** What was read, for the event's details; never a PIN. */
   format?: string;
   facility?: number;
@@ -90,6 +93,11 @@ export interface AccessDecider {
   keyBurst(readerId: string, bits: string): KeypadOutcome;
   /** A whole PIN (keypads that buffer digits, the kiosk). */
   decidePin(readerId: string, pin: string): Decision;
+  /**
+   * A pickup code typed on the kiosk or its QR token scanned there. Same rules and the same
+   * lockout as the keypad, counted per kiosk (`kiosk:<doorId>`); the decision's reader is that.
+   */
+  decidePickup(doorId: string, input: { code: string } | { token: string }): Decision;
   keypadLockedForMs(readerId: string): number;
   close(): void;
 }
@@ -123,6 +131,10 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
   let parcelsWaiting = new Set<string>();
   let cards = new Map<string, CardEntry>();
   let codes: CarrierCodeEntry[] = [];
+  let pickupCodes: PickupCodeEntry[] = [];
+  let pickupByQr = new Map<string, PickupCodeEntry>();
+  // Pickup codes granted here: refused from now on, even before the database records the use.
+  const usedPickups = new Set<string>();
   let loadedAt = 0;
   // Grants counted here since the snapshot was read, so a code with uses left cannot be used
   // again before the database has caught up with the journal.
@@ -140,6 +152,10 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
       const local = localUses.get(c.id) ?? 0;
       localUses.set(c.id, Math.max(local, c.uses));
     }
+    pickupCodes = [...(s.pickupCodes ?? [])];
+    pickupByQr = new Map(pickupCodes.map((p) => [p.qrTokenHash, p]));
+    // Once the database has the use, the local mark is no longer needed.
+    for (const p of pickupCodes) if (p.usedAt !== null) usedPickups.delete(p.id);
     loadedAt = s.loadedAt;
   };
   setSnapshot(EMPTY_SNAPSHOT);
@@ -214,13 +230,17 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
         detail: `locked for ${Math.ceil(lockedFor / 1000)} s`,
       };
     }
-    const found = matchCodeHash(codes, opts.hashCode(pin));
+    const typed = opts.hashCode(pin);
+    const found = matchCodeHash(codes, typed);
+    // Always compared too, so the time taken does not say which kind of code matched.
+    const pickup = matchCodeHash(pickupCodes, typed);
     const now = clock.now();
     const deny = (reason: DecisionReason, extra: Partial<Decision> = {}): Decision => {
       const lock = guard.recordFailure(r.readerId);
       if (lock) opts.onLockout?.({ readerId: r.readerId, doorId: r.doorId, ...lock });
       return { ...base, ...extra, decision: 'denied', reason };
     };
+    if (!found && pickup) return decidePickupEntry(base, r.readerId, pickup, deny);
     if (!found) return deny('unknown_credential');
     const ids = { carrierCodeId: found.id, carrier: found.carrier };
     if (found.revoked) return deny('revoked', ids);
@@ -233,6 +253,50 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
     localUses.set(found.id, used + 1);
     guard.recordSuccess(r.readerId);
     return { ...base, ...ids, decision: 'granted', reason: 'granted' };
+  };
+
+  const decidePickupEntry = (
+    base: Pick<Decision, 'readerId' | 'doorId' | 'via'>,
+    guardKey: string,
+    entry: PickupCodeEntry,
+    deny: (reason: DecisionReason, extra?: Partial<Decision>) => Decision,
+  ): Decision => {
+    const now = clock.now();
+    const ids = { pickupCodeId: entry.id, residentId: entry.residentId };
+    const refusal = pickupCodeRefusal(entry, now, usedPickups.has(entry.id));
+    if (refusal) return deny(refusal, ids);
+    if (!inSchedule(now)) return deny('outside_schedule', ids);
+    usedPickups.add(entry.id);
+    guard.recordSuccess(guardKey);
+    return { ...base, ...ids, decision: 'granted', reason: 'pickup_code' };
+  };
+
+  const decideKioskPickup = (
+    doorId: string,
+    input: { code: string } | { token: string },
+  ): Decision => {
+    const guardKey = `kiosk:${doorId}`;
+    const base = { readerId: guardKey, doorId, via: 'pin' as const };
+    const lockedFor = guard.lockedForMs(guardKey);
+    if (lockedFor > 0)
+      return {
+        ...base,
+        decision: 'denied',
+        reason: 'keypad_locked',
+        detail: `locked for ${Math.ceil(lockedFor / 1000)} s`,
+      };
+    const deny = (reason: DecisionReason, extra: Partial<Decision> = {}): Decision => {
+      const lock = guard.recordFailure(guardKey);
+      if (lock) opts.onLockout?.({ readerId: guardKey, doorId, ...lock });
+      return { ...base, ...extra, decision: 'denied', reason };
+    };
+    // A QR token is 128 random bits: a map lookup is safe, nothing near it can be guessed.
+    const entry =
+      'token' in input
+        ? pickupByQr.get(opts.hashCode(input.token))
+        : matchCodeHash(pickupCodes, opts.hashCode(input.code));
+    if (!entry) return deny('unknown_credential');
+    return decidePickupEntry(base, guardKey, entry, deny);
   };
 
   const assembler = (r: ReaderInfo) => {
@@ -258,6 +322,7 @@ export function createAccessDecider(opts: AccessDeciderOptions): AccessDecider {
     snapshotLoadedAt: () => loadedAt,
     decideFrame: (readerId, bits) => decideCard(reader(readerId), bits),
     decidePin: (readerId, pin) => decideCode(reader(readerId), pin),
+    decidePickup: decideKioskPickup,
     keypadLockedForMs: (readerId) => guard.lockedForMs(readerId),
     keyBurst(readerId, bits) {
       const r = reader(readerId);

@@ -30,7 +30,9 @@ export type AccessEventType =
    * The camera saw the parcel's shelf slot emptied during its owner's visit: evidence for the
    * chain of custody (the parcel is likely picked up), not a pickup record of its own.
    */
-  | 'parcel_seen_taken';
+  | 'parcel_seen_taken'
+  /** A check-in notice for this parcel was held back: its resident is away (vacation hold). */
+  | 'notice_held';
 
 export type DenyReason =
   | 'unknown_credential'
@@ -48,9 +50,16 @@ export type DenyReason =
   | 'no_keypad'
   | 'door_fault'
   /** The site lets residents in only to collect parcels, and none are waiting for them. */
-  | 'no_parcels_waiting';
+  | 'no_parcels_waiting'
+  /** A resident's one-time pickup code was already used to open the door. */
+  | 'pickup_code_used'
+  /** A pickup code outside its window (its parcels' return-to-sender date has passed). */
+  | 'pickup_code_expired'
+  /** A pickup code replaced by a newer one, of a resident who moved out, or whose parcels are gone. */
+  | 'pickup_code_revoked';
 
-export type DecisionReason = 'granted' | DenyReason;
+/** `pickup_code`: a resident's one-time pickup code opened the door (it is used up now). */
+export type DecisionReason = 'granted' | 'pickup_code' | DenyReason;
 
 export type AlarmKind = 'forced_open' | 'held_open' | 'offline' | 'tamper' | 'keypad_lockout';
 

@@ -1,3 +1,5 @@
+import type { PickupCodeEntry } from './pickup.codes.ts';
+
 /**
  * What the door needs to decide, held in memory: enrolled cards and live carrier codes. The
  * server loads it from the database and swaps it in whole; a slow or absent database never
@@ -34,6 +36,8 @@ export interface CarrierCodeEntry {
 export interface AccessSnapshot {
   cards: readonly CardEntry[];
   carrierCodes: readonly CarrierCodeEntry[];
+  /** Residents' one-time pickup codes (see pickup.codes.ts); absent: none. */
+  pickupCodes?: readonly PickupCodeEntry[];
   /** When the snapshot was read, epoch ms. */
   loadedAt: number;
 }

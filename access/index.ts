@@ -84,6 +84,12 @@ export {
   type ScheduleWindow,
   type Weekday,
 } from './access.schedule.ts';
+export {
+  PICKUP_CODE_LENGTH,
+  pickupCodeRefusal,
+  pickupTokenFrom,
+  type PickupCodeEntry,
+} from './pickup.codes.ts';
 export { createKeypadGuard, type KeypadGuard, type KeypadGuardOptions } from './keypad.guard.ts';
 export {
   createDoorMachine,

@@ -32,7 +32,7 @@ export function createSnapshotRefresher(deps: {
   let fingerprint: string | undefined;
   const once = async (): Promise<boolean> => {
     try {
-      const seen = await loadAccessFingerprint(deps.db, deps.siteId);
+      const seen = await loadAccessFingerprint(deps.db, deps.siteId, deps.clock.now());
       const snapshot = await loadAccessSnapshot(deps.db, deps.siteId, deps.clock.now());
       fingerprint = seen;
       deps.decider.setSnapshot(snapshot);
@@ -67,7 +67,7 @@ export function createSnapshotRefresher(deps: {
   /** The periodic check: reload only when the rows behind the snapshot changed. */
   const check = async (): Promise<void> => {
     try {
-      const seen = await loadAccessFingerprint(deps.db, deps.siteId);
+      const seen = await loadAccessFingerprint(deps.db, deps.siteId, deps.clock.now());
       if (seen === fingerprint && !failing) return;
     } catch {
       // The reload below reports the outage once.

@@ -48,6 +48,11 @@ export interface DoorRuntime {
   doors(): DoorStatus[];
   sim(doorId: string): { strike: SimStrike; sensor: SimSensor } | undefined;
   simReader(readerId: string): SimReader | undefined;
+  /**
+   * Carries out a decision made off the door's readers (a pickup code at the kiosk): releases the
+   * strike on a grant and records the access event; resolves once it is durable.
+   */
+  carryOut(decision: Decision): Promise<{ decision: Decision; eventId: string }>;
   /** Resolves with what the next input on this reader led to (used by the /api/sim routes). */
   nextOutcome(readerId: string): Promise<ReaderOutcome>;
   onStatus(listener: (door: DoorStatus) => void): () => void;
@@ -151,6 +156,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         ...(d.card !== undefined ? { card: d.card } : {}),
         ...(d.bits !== undefined ? { bits: d.bits } : {}),
         ...(d.carrier !== undefined ? { carrier: d.carrier } : {}),
+        ...(d.pickupCodeId !== undefined ? { pickupCodeId: d.pickupCodeId } : {}),
         ...(d.detail !== undefined ? { detail: d.detail } : {}),
       },
     });
@@ -273,6 +279,7 @@ export function createDoorRuntime(deps: DoorRuntimeDeps): DoorRuntime {
         await entry.machine.start();
       }
     },
+    carryOut: (decision) => act(decision),
     doors: () => [...doors.values()].map(view),
     sim: (doorId) => {
       const sim = doors.get(doorId)?.hardware.sim;

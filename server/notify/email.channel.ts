@@ -82,6 +82,7 @@ export function createEmailChannel(opts: EmailChannelOptions): Channel {
           subject: mail.subject,
           text: mail.text,
           html: mail.html,
+          ...(mail.attachments ? { attachments: mail.attachments } : {}),
           messageId: noticeMessageId(notice.id, opts.from),
           headers: {
             // RFC 3834: keeps vacation responders and mailing-list bots from answering a robot.

@@ -36,11 +36,32 @@ export interface ParcelNotice {
   unit: string;
   parcels: NoticeParcel[];
   pickupCode?: string;
+  /**
+   * The resident's one-time pickup code and its QR image, for the e-mail only: the webhook never
+   * carries it (webhooks go to other systems, an SMS gateway or a property-management system,
+   * which have no business holding a key to the door).
+   */
+  pickup?: PickupNoticePart;
+  /** "Away? Pause notices" link for the e-mail (signed, expires), when the box has a public URL. */
+  holdUrl?: string;
+  /** The notice was held during a vacation hold and goes out now that the hold ended. */
+  afterHold?: boolean;
   siteName: string;
   /** A first notice of new parcels (default), or a reminder that they still wait. */
   kind?: 'checked_in' | 'reminder';
   /** For reminders: days the oldest parcel of the notice has waited. */
   waitingDays?: number;
+}
+
+export interface PickupNoticePart {
+  /** The 6 digits, for the keypad or the kiosk. */
+  code: string;
+  /** PNG of the QR code (kiosk URL or bare token), attached inline to the e-mail. */
+  qrPng: Buffer;
+  /** Valid until (epoch ms): the parcels' return-to-sender date. */
+  validUntil: number;
+  /** An earlier unused code of this resident stops working with this one. */
+  supersedes: boolean;
 }
 
 export type ChannelName = 'email' | 'webhook';

@@ -1,4 +1,5 @@
 import { and, eq } from 'drizzle-orm';
+import type { AccessEvent } from '../../access/index.ts';
 import { newId, notificationAttempts, residents, units, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import type { SiteConfig } from '../config/index.ts';
@@ -12,6 +13,8 @@ import {
   type DeliveryFailure,
   type NoticeParcel,
 } from '../notify/index.ts';
+import type { PickupCodeService } from '../pickup/pickup.codes.ts';
+import type { VacationHoldService } from '../pickup/vacation.holds.ts';
 import type { LocationKind } from './slot.assigner.ts';
 
 export interface CheckedInParcel {
@@ -50,6 +53,11 @@ export interface ParcelNotifier {
    * already groups a resident's parcels). Resolves when the notice is handed to the channels.
    */
   remind(residentId: string, parcels: ReminderParcel[], waitingDays: number): Promise<boolean>;
+  /**
+   * The check-in notice that was held while the resident was away, sent now (with a fresh
+   * pickup code). False when nothing was sent (no channels, resident gone, on hold again).
+   */
+  releaseHeld(residentId: string, parcels: ReminderParcel[]): Promise<boolean>;
   failures(): DeliveryFailure[];
   close(): Promise<void>;
 }
@@ -61,6 +69,12 @@ export function createParcelNotifier(deps: {
   log: Logger;
   /** Overrides for tests (e.g. shorter retries). */
   retryDelaysMs?: number[];
+  /** Pickup codes in the e-mail, vacation holds, and where held notices are recorded. */
+  pickup?: {
+    codes: PickupCodeService;
+    holds: VacationHoldService;
+    record: (event: AccessEvent) => Promise<boolean>;
+  };
 }): ParcelNotifier {
   const { db, site, clock } = deps;
   const siteId = site.site.id;
@@ -118,35 +132,79 @@ export function createParcelNotifier(deps: {
   const noticeParcels = new Map<string, string[]>();
   const noticeKinds = new Map<string, 'checked_in' | 'reminder'>();
 
+  const emailOn = channels.some((c) => c.name === 'email');
+  const publicUrl = cfg.publicUrl?.replace(/\/+$/, '');
+
+  /**
+   * A check-in notice to one resident, unless they are away: then each parcel's timeline says the
+   * notice was held, and the reminder job's pass sends it when the hold ends.
+   */
+  const noticeCheckedIn = async (
+    residentId: string,
+    parcels: NoticeParcel[],
+    afterHold: boolean,
+  ): Promise<boolean> => {
+    const [r] = await db
+      .select({
+        name: residents.name,
+        email: residents.email,
+        unit: units.label,
+        status: residents.status,
+      })
+      .from(residents)
+      .innerJoin(units, eq(units.id, residents.unitId))
+      .where(and(eq(residents.id, residentId), eq(residents.siteId, siteId)));
+    if (!r || r.status !== 'active') return false;
+    const pickup = deps.pickup;
+    const now = clock.now();
+    const hold = pickup ? await pickup.holds.activeHold(residentId, now) : null;
+    if (pickup && hold) {
+      for (const p of parcels)
+        await pickup.record({
+          id: newId(now),
+          at: now,
+          type: 'notice_held',
+          packageId: p.id,
+          residentId,
+          details: { holdId: hold.id, until: new Date(hold.endsAt).toISOString() },
+        });
+      return false;
+    }
+    // A code only travels by e-mail: without an address it would reach nobody.
+    const issued =
+      pickup && emailOn && r.email ? await pickup.codes.issue(residentId, 'checked_in') : null;
+    const id = newId(clock.now());
+    noticeResidents.set(id, residentId);
+    noticeParcels.set(
+      id,
+      parcels.map((p) => p.id),
+    );
+    dispatcher.dispatch({
+      id,
+      at: clock.now(),
+      residentId,
+      residentName: r.name,
+      ...(r.email ? { email: r.email } : {}),
+      unit: r.unit,
+      parcels,
+      ...(issued && pickup ? { pickup: await pickup.codes.noticePart(issued) } : {}),
+      ...(pickup && publicUrl
+        ? { holdUrl: `${publicUrl}/api/pickup/hold/${pickup.holds.signLink(residentId)}` }
+        : {}),
+      ...(afterHold ? { afterHold: true } : {}),
+      siteName: site.site.name,
+    });
+    return true;
+  };
+
   const batcher = createNoticeBatcher<NoticeParcel>({
     clock,
     log,
     quietMs: cfg.batchQuietMs,
     onBatch: (batch) => {
-      void (async () => {
-        const [r] = await db
-          .select({ name: residents.name, email: residents.email, unit: units.label })
-          .from(residents)
-          .innerJoin(units, eq(units.id, residents.unitId))
-          .where(and(eq(residents.id, batch.residentKey), eq(residents.siteId, siteId)));
-        if (!r) return;
-        const id = newId(clock.now());
-        noticeResidents.set(id, batch.residentKey);
-        noticeParcels.set(
-          id,
-          batch.parcels.map((p) => p.id),
-        );
-        dispatcher.dispatch({
-          id,
-          at: clock.now(),
-          residentId: batch.residentKey,
-          residentName: r.name,
-          ...(r.email ? { email: r.email } : {}),
-          unit: r.unit,
-          parcels: batch.parcels,
-          siteName: site.site.name,
-        });
-      })().catch((err: unknown) => log.error('could not prepare a notice', { err }));
+      noticeCheckedIn(batch.residentKey, batch.parcels, false).catch((err: unknown) =>
+        log.error('could not prepare a notice', { err }),
+      );
     },
   });
 
@@ -171,8 +229,24 @@ export function createParcelNotifier(deps: {
       for (const residentId of to) batcher.add(residentId, parcel);
     },
     flush: () => void batcher.flush(),
+    async releaseHeld(residentId, parcels) {
+      if (channels.length === 0 || parcels.length === 0) return false;
+      return noticeCheckedIn(
+        residentId,
+        parcels.map((p) => ({
+          id: p.packageId,
+          trackingNumber: p.trackingNumber,
+          carrier: p.carrier,
+          location: noticeLocation(p.location),
+        })),
+        true,
+      );
+    },
     async remind(residentId, parcels, waitingDays) {
       if (channels.length === 0 || parcels.length === 0) return false;
+      // Away: no reminders either; the notice after the hold lists what still waits.
+      if (deps.pickup && (await deps.pickup.holds.activeHold(residentId, clock.now())))
+        return false;
       const [r] = await db
         .select({ name: residents.name, email: residents.email, unit: units.label })
         .from(residents)

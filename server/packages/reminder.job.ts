@@ -3,6 +3,7 @@ import { packages, residents, type Db } from '../../db/index.ts';
 import type { Clock, TimerHandle } from '../../hardware/clock.ts';
 import type { SiteConfig } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
+import type { VacationHoldService } from '../pickup/vacation.holds.ts';
 import type { ParcelNotifier, ReminderParcel } from './parcel.notifier.ts';
 import { roomFromSite } from './slot.assigner.ts';
 
@@ -11,6 +12,8 @@ export interface ReminderRun {
   parcels: number;
   /** Reminders sent (one per resident). */
   residents: number;
+  /** Check-in notices held during a vacation hold and sent this pass (one per resident). */
+  released?: number;
 }
 
 export interface ReminderJob {
@@ -38,6 +41,8 @@ export function createReminderJob(deps: {
   domainClock: Clock;
   log: Logger;
   notifier: ParcelNotifier;
+  /** Vacation holds: notices held while a resident was away go out when they are back. */
+  holds?: VacationHoldService;
 }): ReminderJob {
   const { db, site, notifier } = deps;
   const siteId = site.site.id;
@@ -56,8 +61,47 @@ export function createReminderJob(deps: {
   let stopped = true;
   let running: Promise<ReminderRun> | undefined;
 
+  const locationOf = (locationId: string) =>
+    labels.get(locationId) ?? { kind: 'overflow' as const, label: locationId };
+
+  /** Residents back from a hold get the notice they missed, once, with a fresh pickup code. */
+  const releaseHeld = async (): Promise<Set<string>> => {
+    const told = new Set<string>();
+    if (!deps.holds) return told;
+    for (const [residentId, ids] of await deps.holds.heldNoticesDue()) {
+      const rows = await db
+        .select()
+        .from(packages)
+        .where(and(inArray(packages.id, ids), eq(packages.status, 'checked_in')));
+      const ok = await notifier.releaseHeld(
+        residentId,
+        rows.map((p) => ({
+          packageId: p.id,
+          trackingNumber: p.trackingNumber,
+          carrier: p.carrier,
+          location: locationOf(p.locationId),
+        })),
+      );
+      if (!ok) continue;
+      told.add(residentId);
+      // The notice after the hold starts the reminder cadence afresh.
+      await db
+        .update(packages)
+        .set({ remindedAt: new Date(deps.domainClock.now()) })
+        .where(
+          inArray(
+            packages.id,
+            rows.map((p) => p.id),
+          ),
+        );
+    }
+    if (told.size > 0) log.info('held notices sent after vacation holds', { residents: told.size });
+    return told;
+  };
+
   const pass = async (): Promise<ReminderRun> => {
     if (notifier.channels.length === 0) return { parcels: 0, residents: 0 };
+    const released = await releaseHeld();
     const now = deps.domainClock.now();
     const due = await db
       .select()
@@ -72,7 +116,9 @@ export function createReminderJob(deps: {
           or(isNull(packages.remindedAt), lte(packages.remindedAt, new Date(now - everyMs))),
         ),
       );
-    if (due.length === 0) return { parcels: 0, residents: 0 };
+    // `released` only when there were any: a pass without holds reads as before.
+    const held = released.size > 0 ? { released: released.size } : {};
+    if (due.length === 0) return { parcels: 0, residents: 0, ...held };
 
     // Parcels addressed to a unit remind everyone living there.
     const unitIds = [...new Set(due.filter((p) => !p.residentId).map((p) => p.unitId))];
@@ -92,6 +138,8 @@ export function createReminderJob(deps: {
     let sent = 0;
     const reminded = new Set<string>();
     for (const [residentId, list] of byResident) {
+      // Just told about these parcels after their hold: no reminder on top of it.
+      if (released.has(residentId)) continue;
       const oldest = Math.min(...list.map((p) => p.checkedInAt.getTime()));
       const ok = await notifier.remind(
         residentId,
@@ -99,7 +147,7 @@ export function createReminderJob(deps: {
           packageId: p.id,
           trackingNumber: p.trackingNumber,
           carrier: p.carrier,
-          location: labels.get(p.locationId) ?? { kind: 'overflow', label: p.locationId },
+          location: locationOf(p.locationId),
         })),
         Math.floor((now - oldest) / DAY_MS),
       );
@@ -113,7 +161,7 @@ export function createReminderJob(deps: {
         .set({ remindedAt: new Date(now), reminders: sql`${packages.reminders} + 1` })
         .where(inArray(packages.id, [...reminded]));
     if (sent > 0) log.info('reminders sent', { residents: sent, parcels: reminded.size });
-    return { parcels: reminded.size, residents: sent };
+    return { parcels: reminded.size, residents: sent, ...held };
   };
 
   const runOnce = (): Promise<ReminderRun> => {

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, ilike, isNull, or } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { matchCodeHash } from '../../access/index.ts';
+import { matchCodeHash, pickupTokenFrom, type Decision } from '../../access/index.ts';
 import { accessEvents, carrierCodes, packages, residents, units, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import { createLoginLimiter } from '../auth/login.limiter.ts';
@@ -15,6 +15,20 @@ import type { ParcelNotifier } from '../packages/parcel.notifier.ts';
 import { checkInBody, type ParcelService } from '../packages/parcel.service.ts';
 
 const KIOSK_COOKIE = 'parcelroom_kiosk';
+
+/** What the resident reads on the kiosk when their pickup code is refused. */
+const PICKUP_REFUSALS: Record<string, [401 | 403 | 409 | 410 | 429 | 503, string]> = {
+  unknown_credential: [403, 'That code is not valid. Check the e-mail with your code.'],
+  pickup_code_used: [409, 'This code was already used. Ask for a new code below.'],
+  pickup_code_expired: [410, 'This code has expired. Ask for a new code below.'],
+  pickup_code_revoked: [
+    410,
+    'This code no longer works: a newer code was sent to you, or your parcels were already collected.',
+  ],
+  keypad_locked: [429, 'Too many wrong codes. Please try again later or ask the desk.'],
+  outside_schedule: [403, 'The package room is closed at this hour.'],
+  door_fault: [503, 'The door cannot open right now. Please ask the desk.'],
+};
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 type KioskSession =
@@ -64,6 +78,14 @@ export function kioskRoutes(deps: {
   residentEntryWindowMs?: number;
   /** A kiosk session ends after this long without use. */
   kioskIdleMs?: number;
+  /**
+   * Residents' pickup codes at the kiosk: the doors' decider judges the code or QR token (same
+   * rules, one use, lockout per kiosk) and the door runtime opens the strike on a grant.
+   */
+  pickup?: {
+    decide(doorId: string, input: { code: string } | { token: string }): Decision;
+    carryOut(decision: Decision): Promise<{ decision: Decision; eventId: string }>;
+  };
 }) {
   const { db, siteId, clock, parcels } = deps;
   const entryWindowMs = deps.kioskEntryWindowMs ?? 15 * 60_000;
@@ -282,6 +304,51 @@ export function kioskRoutes(deps: {
     };
     open(c, session);
     return c.json(await residentView(session));
+  });
+
+  // A pickup code typed at the kiosk, or its QR code scanned (the scanner types the token or the
+  // kiosk URL holding it): opens the door once and the resident's screen.
+  app.post('/kiosk/session/pickup', async (c) => {
+    const body = await readBody(
+      c,
+      z.union([
+        z.strictObject({
+          doorId: z.string().min(1).max(64),
+          code: z.string().regex(/^\d{6}$/, 'code: the 6 digits from your e-mail'),
+        }),
+        z.strictObject({ doorId: z.string().min(1).max(64), scan: z.string().min(1).max(512) }),
+      ]),
+    );
+    const doorId = doorParam(c, body.doorId);
+    if (!deps.pickup) throw new ApiError(404, 'not_found', 'pickup codes are not enabled here');
+    let input: { code: string } | { token: string };
+    if ('code' in body) input = { code: body.code };
+    else {
+      const token = pickupTokenFrom(body.scan);
+      // A 6-digit scan is someone typing into the scan field: take it as the code.
+      input = token
+        ? { token }
+        : /^\d{6}$/.test(body.scan.trim())
+          ? { code: body.scan.trim() }
+          : { token: '' };
+    }
+    const { decision, eventId } = await deps.pickup.carryOut(deps.pickup.decide(doorId, input));
+    if (decision.decision !== 'granted' || !decision.residentId) {
+      const [status, message] =
+        PICKUP_REFUSALS[decision.reason] ?? PICKUP_REFUSALS.unknown_credential!;
+      throw new ApiError(status, decision.reason, message, 'code' in body ? 'code' : 'scan');
+    }
+    // This entry's screen is opened here; a tap on "see your parcels" cannot open it again.
+    claimedEntries.add(eventId);
+    const session: KioskSession = {
+      kind: 'resident',
+      residentId: decision.residentId,
+      entryEventId: eventId,
+      doorId,
+      lastAt: clock.now(),
+    };
+    open(c, session);
+    return c.json({ ...(await residentView(session)), doorOpened: true });
   });
 
   // Recipients for the carrier: names and units only, at most ten, two letters at least.

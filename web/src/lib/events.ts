@@ -45,6 +45,12 @@ const DENY_REASONS: Record<string, { card: string; pin: string }> = {
   keypad_locked: { card: 'keypad locked', pin: 'keypad locked' },
   no_keypad: { card: 'no keypad', pin: 'this reader has no keypad' },
   door_fault: { card: 'door fault', pin: 'door fault' },
+  pickup_code_used: { card: 'pickup code already used', pin: 'pickup code already used' },
+  pickup_code_expired: { card: 'pickup code expired', pin: 'pickup code expired' },
+  pickup_code_revoked: {
+    card: 'pickup code replaced or void',
+    pin: 'pickup code replaced or void',
+  },
 };
 
 export function denyReason(reason: string | undefined, via: 'card' | 'pin' = 'card'): string {
@@ -77,7 +83,8 @@ function detailNumber(event: AccessEvent, key: string): number | undefined {
 /** The event's kind in words: "Access granted", "Access denied — unknown card", "Door opened". */
 export function describeEvent(event: AccessEvent): string {
   if (event.type === 'access') {
-    if (event.decision === 'granted') return 'Access granted';
+    if (event.decision === 'granted')
+      return event.reason === 'pickup_code' ? 'Access granted — pickup code' : 'Access granted';
     if (event.decision === 'denied') {
       const via = detailString(event, 'via') === 'pin' ? 'pin' : 'card';
       return `Access denied — ${denyReason(event.reason, via)}`;
