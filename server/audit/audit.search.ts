@@ -59,7 +59,7 @@ import {
 import type { FlagKind, FlagSeverity } from '../../vision/rules.types.ts';
 import type { ClipLinker } from '../cameras/clip.service.ts';
 import type { SiteConfig } from '../config/index.ts';
-import { FLAG_KINDS, type FlagStatus } from '../flags/flag.store.ts';
+import { FLAG_KINDS, type FlagStatus, type StoredFlagKind } from '../flags/flag.store.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { containsPattern } from '../http/like.ts';
 import { normalizeTracking } from '../packages/index.ts';
@@ -88,6 +88,7 @@ export const EVENT_TYPES = [
   'package_returned',
   'wrong_pickup',
   'parcel_seen_taken',
+  'notice_held',
 ] as const satisfies readonly AccessEventType[];
 
 // A new event type added to access/ without being listed here fails to compile.
@@ -118,7 +119,7 @@ export interface AuditFilters {
   doorId?: string | undefined;
   cameraId?: string | undefined;
   types?: readonly AccessEventType[] | undefined;
-  flagKinds?: readonly FlagKind[] | undefined;
+  flagKinds?: readonly StoredFlagKind[] | undefined;
   trackingNumber?: string | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
@@ -739,7 +740,8 @@ export function createAuditSearch(deps: AuditSearchDeps): AuditSearch {
 
     async function searchFlags(): Promise<FlagHit[]> {
       const where: SQL[] = [eq(visionFlags.siteId, siteId)];
-      if (kinds) where.push(inArray(visionFlags.kind, [...kinds]));
+      // The kind column is text; kinds beyond the schema's enum (carrier_drop) are stored too.
+      if (kinds) where.push(inArray(visionFlags.kind, [...kinds] as FlagKind[]));
       if (query.doorId !== undefined) where.push(eq(visionFlags.doorId, query.doorId));
       if (query.cameraId !== undefined) where.push(eq(visionFlags.cameraId, query.cameraId));
       if (query.credentialId !== undefined)

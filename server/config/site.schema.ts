@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BUILTIN_FORMATS, validateFormat } from '../../access/wiegand.formats.ts';
+import { complianceSchema } from './compliance.schema.ts';
 
 /**
  * The site file: what a building has (doors, readers, cameras, storage) and how the box talks to
@@ -437,6 +438,13 @@ const notificationsSchema = z
       .max(86_400_000)
       .default(3_600_000)
       .describe('How often the box looks for parcels due a reminder, in ms.'),
+    publicUrl: z
+      .string()
+      .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, 'an http(s) address without ? or #')
+      .optional()
+      .describe(
+        'Address residents reach the box at (e.g. https://parcels.maple.example): links in e-mails (pause notices, fresh pickup code) and the QR kiosk link; unset = the QR carries the bare token and notices have no pause link.',
+      ),
   })
   .prefault({})
   .describe('How residents hear about their parcels.');
@@ -626,6 +634,7 @@ export const siteSchema = z
     recording: recordingSchema,
     storage: storageSchema,
     analytics: analyticsSchema,
+    compliance: complianceSchema,
   })
   .superRefine((site, ctx) => {
     // Cross-references a person can get wrong in a hand-written file; name the exact field.

@@ -15,7 +15,7 @@
  * `retryClock` for pacing retries and timing out the snapshot encoder.
  */
 import { join, resolve, sep } from 'node:path';
-import { and, asc, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { accessEvents, newId, visionFlags, type Db } from '../../db/index.ts';
 import type { Clock, TimerHandle } from '../../hardware/clock.ts';
@@ -42,7 +42,15 @@ import {
   type SnapshotOutcome,
 } from './flag.snapshot.ts';
 
-export const FLAG_KINDS = ['loitering', 'multi_package_grab', 'tailgating'] as const;
+/** What the analytics rules raise from the video. */
+export const VISION_FLAG_KINDS = ['loitering', 'multi_package_grab', 'tailgating'] as const;
+/**
+ * Every kind in the review queue: the rules' kinds, and flags raised from the door's records
+ * rather than the video (`carrier_drop`: a carrier's code opened the door and nothing was checked
+ * in). The column is text, so a new kind needs no migration.
+ */
+export const FLAG_KINDS = [...VISION_FLAG_KINDS, 'carrier_drop'] as const;
+export type StoredFlagKind = (typeof FLAG_KINDS)[number];
 export const FLAG_SEVERITIES = ['low', 'medium', 'high'] as const;
 export const FLAG_STATUSES = ['new', 'confirmed', 'dismissed', 'escalated'] as const;
 export const REVIEW_STATUSES = ['confirmed', 'dismissed', 'escalated'] as const;
@@ -54,9 +62,10 @@ export type ReviewStatus = (typeof REVIEW_STATUSES)[number];
 /** A stored flag (times in server ms). */
 export interface FlagRecord {
   id: string;
-  kind: FlagKind;
+  kind: StoredFlagKind;
   severity: FlagSeverity;
-  cameraId: string;
+  /** Null: a flag from the records at a door no camera watches (no clip). */
+  cameraId: string | null;
   /** The door of the entry the flag belongs to, else the door the camera watches. */
   doorId: string | null;
   at: number;
@@ -90,7 +99,7 @@ export interface RaiseResult {
 }
 
 export interface FlagQuery {
-  kind?: FlagKind;
+  kind?: StoredFlagKind;
   status?: FlagStatus;
   cameraId?: string;
   /** 1..500, default 50. */
@@ -127,7 +136,7 @@ export interface FalsePositiveCount {
 export interface FalsePositiveStats {
   /** Per camera and zone (`evidence.zoneId`, else `room`), most dismissals first. */
   byZone: (FalsePositiveCount & { cameraId: string; zoneId: string })[];
-  byKind: (FalsePositiveCount & { kind: FlagKind })[];
+  byKind: (FalsePositiveCount & { kind: StoredFlagKind })[];
 }
 
 export interface FlagStoreStats {
@@ -145,6 +154,11 @@ export interface FlagStore {
    * snapshot that cannot be made never throws.
    */
   raise(candidate: FlagCandidate, frame?: Frame): Promise<RaiseResult>;
+  /**
+   * Stores a flag decided from the records, not the video (no frame, no snapshot), kept, queued
+   * and told exactly like a rule's flag. Throws a FlagInputError when it is malformed.
+   */
+  raiseRecordFlag(candidate: RecordFlagCandidate): Promise<RaiseResult>;
   /** Newest first. */
   list(query?: FlagQuery): Promise<FlagPage>;
   get(id: string): Promise<FlagRecord | null>;
@@ -186,6 +200,19 @@ export interface FlagStoreDeps {
   retry?: { minMs: number; maxMs: number };
 }
 
+/** A flag from the records (a carrier drop): the door's camera, if it has one, gives the clip. */
+export interface RecordFlagCandidate {
+  kind: Exclude<StoredFlagKind, FlagKind>;
+  severity: FlagSeverity;
+  /** The camera watching the door; null when none does (the flag has no clip). */
+  cameraId: string | null;
+  doorId: string;
+  at: number;
+  clipWindow: ClipWindow;
+  entryEventId?: string;
+  evidence: JsonObject;
+}
+
 /** A candidate the store cannot take: the message names the field. */
 export class FlagInputError extends Error {
   override readonly name = 'FlagInputError';
@@ -201,8 +228,8 @@ const optionalId = (v: unknown) => v === undefined || (typeof v === 'string' && 
 function checkCandidate(c: FlagCandidate, cameras: ReadonlySet<string>): void {
   const bad = (msg: string) => new FlagInputError(`flag candidate: ${msg}`);
   if (!c || typeof c !== 'object') throw bad('not an object');
-  if (!(FLAG_KINDS as readonly string[]).includes(c.kind))
-    throw bad(`kind must be one of ${FLAG_KINDS.join(', ')}, got ${String(c.kind)}`);
+  if (!(VISION_FLAG_KINDS as readonly string[]).includes(c.kind))
+    throw bad(`kind must be one of ${VISION_FLAG_KINDS.join(', ')}, got ${String(c.kind)}`);
   if (!(FLAG_SEVERITIES as readonly string[]).includes(c.severity))
     throw bad(`severity must be low, medium or high, got ${String(c.severity)}`);
   if (typeof c.cameraId !== 'string' || !cameras.has(c.cameraId))
@@ -233,7 +260,37 @@ function checkCandidate(c: FlagCandidate, cameras: ReadonlySet<string>): void {
   }
 }
 
+function checkRecordCandidate(c: RecordFlagCandidate, cameras: ReadonlySet<string>): void {
+  const bad = (msg: string) => new FlagInputError(`flag candidate: ${msg}`);
+  if (!c || typeof c !== 'object') throw bad('not an object');
+  if (!FLAG_KINDS.includes(c.kind) || (VISION_FLAG_KINDS as readonly string[]).includes(c.kind))
+    throw bad(`kind must be a flag from the records (carrier_drop), got ${String(c.kind)}`);
+  if (!(FLAG_SEVERITIES as readonly string[]).includes(c.severity))
+    throw bad(`severity must be low, medium or high, got ${String(c.severity)}`);
+  if (c.cameraId !== null && (typeof c.cameraId !== 'string' || !cameras.has(c.cameraId)))
+    throw bad(`cameraId '${String(c.cameraId)}' is not a camera of this site`);
+  if (typeof c.doorId !== 'string' || !SAFE_ID.test(c.doorId)) throw bad('doorId must be an id');
+  if (!finite(c.at)) throw bad(`at must be a time in ms, got ${String(c.at)}`);
+  const w = c.clipWindow;
+  if (!w || !finite(w.startAt) || !finite(w.endAt) || !(w.endAt > w.startAt))
+    throw bad('clipWindow needs finite startAt < endAt (ms)');
+  if (!optionalId(c.entryEventId)) throw bad('entryEventId must be an id');
+  if (!c.evidence || typeof c.evidence !== 'object' || Array.isArray(c.evidence))
+    throw bad('evidence must be a JSON object');
+  try {
+    JSON.stringify(c.evidence);
+  } catch (e) {
+    throw bad(`evidence is not plain JSON: ${(e as Error).message}`);
+  }
+}
+
 // -- rows -------------------------------------------------------------------------------------
+
+/*
+ * `vision_flags.camera_id` is NOT NULL: a flag without a camera is stored with '' there. The
+ * kind column is text with a TypeScript-only enum, so kinds beyond the rules' are cast.
+ */
+const NO_CAMERA = '';
 
 type FlagRow = typeof visionFlags.$inferSelect;
 
@@ -241,9 +298,9 @@ function toRow(f: FlagRecord, siteId: string): typeof visionFlags.$inferInsert {
   return {
     id: f.id,
     siteId,
-    kind: f.kind,
+    kind: f.kind as FlagRow['kind'],
     severity: f.severity,
-    cameraId: f.cameraId,
+    cameraId: f.cameraId ?? NO_CAMERA,
     doorId: f.doorId,
     at: new Date(f.at),
     entryEventId: f.entryEventId,
@@ -262,9 +319,9 @@ function toRow(f: FlagRecord, siteId: string): typeof visionFlags.$inferInsert {
 function fromRow(r: FlagRow): FlagRecord {
   return {
     id: r.id,
-    kind: r.kind,
+    kind: r.kind as StoredFlagKind,
     severity: r.severity,
-    cameraId: r.cameraId,
+    cameraId: r.cameraId === NO_CAMERA ? null : r.cameraId,
     doorId: r.doorId,
     at: r.at.getTime(),
     entryEventId: r.entryEventId,
@@ -284,7 +341,7 @@ const pendingSchema = z.object({
   id: z.string().regex(SAFE_ID),
   kind: z.enum(FLAG_KINDS),
   severity: z.enum(FLAG_SEVERITIES),
-  cameraId: z.string(),
+  cameraId: z.string().nullable(),
   doorId: z.string().nullable(),
   at: z.number(),
   entryEventId: z.string().nullable(),
@@ -532,6 +589,14 @@ export function createFlagStore(deps: FlagStoreDeps): FlagStore {
       reviewedAt: null,
       reviewNote: null,
     };
+    const stored = await store(flag);
+    log.info('flag raised', { flagId: id, kind: c.kind, cameraId: c.cameraId, stored });
+    tell(flag, 'raised');
+    return { flag, stored, snapshot };
+  }
+
+  /** Writes a new flag, or queues it behind earlier ones or through an outage. */
+  async function store(flag: FlagRecord): Promise<RaiseResult['stored']> {
     let stored: RaiseResult['stored'] = 'stored';
     if (queued.size + onDiskOnly > 0) {
       // Behind flags still waiting: keep the order the rules raised them in.
@@ -545,9 +610,37 @@ export function createFlagStore(deps: FlagStoreDeps): FlagStore {
         stored = 'queued';
       }
     }
+    return stored;
+  }
+
+  async function doRaiseRecord(c: RecordFlagCandidate): Promise<RaiseResult> {
+    const id = newId(clock.now());
+    const flag: FlagRecord = {
+      id,
+      kind: c.kind,
+      severity: c.severity,
+      cameraId: c.cameraId,
+      doorId: c.doorId,
+      at: c.at,
+      entryEventId: c.entryEventId ?? null,
+      credentialId: null,
+      clipWindow: { startAt: c.clipWindow.startAt, endAt: c.clipWindow.endAt },
+      snapshotPath: null,
+      // The same shape as a rule's evidence, so readers of `boxes` find an empty list.
+      evidence: { ...c.evidence, trackIds: [], boxes: [] },
+      status: 'new',
+      reviewedBy: null,
+      reviewedAt: null,
+      reviewNote: null,
+    };
+    const stored = await store(flag);
     log.info('flag raised', { flagId: id, kind: c.kind, cameraId: c.cameraId, stored });
     tell(flag, 'raised');
-    return { flag, stored, snapshot };
+    return {
+      flag,
+      stored,
+      snapshot: { kind: 'none', reason: 'no_frame', message: 'raised from the records' },
+    };
   }
 
   async function readFlag(id: string): Promise<FlagRecord | null> {
@@ -590,10 +683,22 @@ export function createFlagStore(deps: FlagStoreDeps): FlagStore {
       }
     },
 
+    async raiseRecordFlag(candidate) {
+      if (closed) throw new FlagInputError('the flag store is closed');
+      checkRecordCandidate(candidate, cameraIds);
+      const p = doRaiseRecord(candidate);
+      raising.add(p);
+      try {
+        return await p;
+      } finally {
+        raising.delete(p);
+      }
+    },
+
     async list(query = {}) {
       const limit = Math.min(500, Math.max(1, Math.floor(query.limit ?? 50)));
       const where: SQL[] = [eq(visionFlags.siteId, siteId)];
-      if (query.kind) where.push(eq(visionFlags.kind, query.kind));
+      if (query.kind) where.push(eq(visionFlags.kind, query.kind as FlagRow['kind']));
       if (query.status) where.push(eq(visionFlags.status, query.status));
       if (query.cameraId) where.push(eq(visionFlags.cameraId, query.cameraId));
       if (query.cursor) {
@@ -647,10 +752,12 @@ export function createFlagStore(deps: FlagStoreDeps): FlagStore {
       const where: SQL[] = [eq(visionFlags.siteId, siteId)];
       if (opts.since !== undefined) where.push(gte(visionFlags.at, new Date(opts.since)));
       const zone = sql<string>`coalesce(${visionFlags.evidence}->>'zoneId', 'room')`;
+      // Zones are for tuning the video rules: flags from the records have none.
+      const visionOnly = inArray(visionFlags.kind, [...VISION_FLAG_KINDS]);
       const byZone = await db
         .select({ cameraId: visionFlags.cameraId, zoneId: zone, ...counts })
         .from(visionFlags)
-        .where(and(...where))
+        .where(and(...where, visionOnly))
         .groupBy(visionFlags.cameraId, zone)
         .orderBy(desc(counts.dismissed), asc(visionFlags.cameraId), asc(zone));
       const byKind = await db
@@ -671,6 +778,8 @@ export function createFlagStore(deps: FlagStoreDeps): FlagStore {
     async clip(id) {
       const flag = await readFlag(id);
       if (!flag) return { kind: 'not_found', reason: `no flag '${id}'` };
+      if (flag.cameraId === null)
+        return { kind: 'no_camera', reason: 'no camera watches the door of this flag' };
       return deps.clips.clipFor({
         owner: { kind: 'flag', id: flag.id },
         cameraId: flag.cameraId,

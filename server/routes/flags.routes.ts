@@ -16,8 +16,9 @@ import {
   type FlagRecord,
   type FlagStatus,
   type FlagStore,
+  type StoredFlagKind,
 } from '../flags/flag.store.ts';
-import type { FlagKind, FlagSeverity, JsonObject } from '../../vision/rules.types.ts';
+import type { FlagSeverity, JsonObject } from '../../vision/rules.types.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
@@ -27,15 +28,18 @@ import { sendFile, type FileOpener } from '../http/range.ts';
 export interface FlagView {
   id: string;
   at: string;
-  kind: FlagKind;
+  kind: StoredFlagKind;
   severity: FlagSeverity;
-  cameraId: string;
+  /** Null: a flag from the door's records where no camera watches the door. */
+  cameraId: string | null;
   doorId: string | null;
   status: FlagStatus;
   entryEventId?: string;
   credentialId?: string;
   /** The recorded video around the flag (video/mp4, Range); 409 until its window is recorded. */
   clipUrl: string;
+  /** False when there is no camera to cut a clip from (the clip URL then answers 404). */
+  hasClip: boolean;
   clipWindow: { startAt: string; endAt: string };
   /** The analysed frame with the boxes drawn (image/jpeg). */
   snapshotUrl: string;
@@ -62,6 +66,7 @@ export function flagView(f: FlagRecord): FlagView {
     ...(f.entryEventId ? { entryEventId: f.entryEventId } : {}),
     ...(f.credentialId ? { credentialId: f.credentialId } : {}),
     clipUrl: `${base}/clip`,
+    hasClip: f.cameraId !== null,
     clipWindow: { startAt: iso(f.clipWindow.startAt), endAt: iso(f.clipWindow.endAt) },
     snapshotUrl: `${base}/snapshot`,
     hasSnapshot: f.snapshotPath !== null,

@@ -8,7 +8,12 @@ import { humanize } from './events';
 
 export { ApiError };
 
-export const FLAG_KINDS = ['loitering', 'multi_package_grab', 'tailgating'] as const;
+export const FLAG_KINDS = [
+  'loitering',
+  'multi_package_grab',
+  'tailgating',
+  'carrier_drop',
+] as const;
 export type FlagKind = (typeof FLAG_KINDS)[number];
 
 export const FLAG_STATUSES = ['new', 'confirmed', 'dismissed', 'escalated'] as const;
@@ -436,6 +441,7 @@ const KIND_LABELS: Record<FlagKind, string> = {
   loitering: 'Loitering',
   multi_package_grab: 'Multi-package grab',
   tailgating: 'Tailgating',
+  carrier_drop: 'Carrier drop',
 };
 
 export function kindLabel(kind: string): string {
@@ -545,6 +551,15 @@ function grabWords(flag: Flag, unitOfResident?: (id: string) => string | undefin
     : `emptied ${plural(emptied, 'slot', 'slots')}, owns ${plural(owned, 'slot', 'slots')}`;
 }
 
+/** "UPS in the room 3 min 10 s, nothing checked in": a carrier drop from the door's record. */
+function carrierDropWords(flag: Flag): string {
+  const carrier = str(flag.evidence?.['carrier']) ?? 'a carrier';
+  const ms = num(flag.evidence?.['timeInRoomMs']);
+  const s = ms === undefined ? undefined : Math.round(ms / 1000);
+  const time = s === undefined ? '' : s < 60 ? ` ${s} s` : ` ${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${carrier} in the room${time}, nothing checked in`;
+}
+
 /**
  * The flag in one line: "Loitering — 2 min 10 s in the room after the visit ended",
  * "Tailgating — 2 people on 1 badge", "Multi-package grab — took parcels of 4B".
@@ -561,6 +576,8 @@ export function flagHeadline(
       return `${kindLabel(kind)} — ${tailgatingWords(flag)}`;
     case 'multi_package_grab':
       return `${kindLabel(kind)} — ${grabWords(flag, unitOfResident)}`;
+    case 'carrier_drop':
+      return `${kindLabel(kind)} — ${carrierDropWords(flag)}`;
     default:
       return kindLabel(flag.kind);
   }
