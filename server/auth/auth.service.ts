@@ -14,7 +14,17 @@ export type Principal =
       role: Role;
       sessionId: string;
     }
-  | { kind: 'token'; tokenId: string; name: string; role: Role };
+  | {
+      kind: 'token';
+      tokenId: string;
+      name: string;
+      role: Role;
+      /** `roster`: a property-management system that may only push roster changes. */
+      scope?: TokenScope;
+    };
+
+export const TOKEN_SCOPES = ['full', 'roster'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 export interface StaffView {
   id: string;
@@ -45,6 +55,7 @@ export interface AuthService {
   createToken(input: {
     name: string;
     role: Role;
+    scope?: TokenScope | undefined;
     createdBy?: string | undefined;
     expiresAt?: Date | undefined;
   }): Promise<{ id: string; token: string }>;
@@ -151,7 +162,13 @@ export function createAuthService(opts: AuthOptions): AuthService {
           .set({ lastUsedAt: new Date(now) })
           .where(eq(apiTokens.id, row.id));
       }
-      return { kind: 'token', tokenId: row.id, name: row.name, role: row.role };
+      return {
+        kind: 'token',
+        tokenId: row.id,
+        name: row.name,
+        role: row.role,
+        scope: row.scope,
+      };
     },
 
     async logout(sessionId) {
@@ -206,6 +223,7 @@ export function createAuthService(opts: AuthOptions): AuthService {
         siteId,
         name: input.name,
         role: input.role,
+        scope: input.scope ?? 'full',
         tokenHash: hashSecret(token),
         createdBy: input.createdBy ?? null,
         createdAt: new Date(clock.now()),

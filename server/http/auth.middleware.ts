@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
-import type { AuthService } from '../auth/auth.service.ts';
+import type { AuthService, Principal } from '../auth/auth.service.ts';
 import { SESSION_COOKIE } from '../auth/auth.service.ts';
 import { can, type Permission } from '../auth/roles.ts';
 import type { AppEnv } from './context.ts';
@@ -51,9 +51,20 @@ export function resolvePrincipal(auth: AuthService): MiddlewareHandler<AppEnv> {
   };
 }
 
-export function requireAuth(): MiddlewareHandler<AppEnv> {
+/** What a narrowly scoped API token may do, whatever its role: a PMS only pushes the roster. */
+const SCOPE_PERMISSIONS: Record<'roster', ReadonlySet<Permission>> = {
+  roster: new Set<Permission>(['roster:import']),
+};
+
+function scopeAllows(principal: Principal, permission: Permission | null): boolean {
+  if (principal.kind !== 'token' || !principal.scope || principal.scope === 'full') return true;
+  return permission !== null && SCOPE_PERMISSIONS[principal.scope].has(permission);
+}
+
+export function requireAuth(permission: Permission | null = null): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!c.get('principal')) {
+    const principal = c.get('principal');
+    if (!principal) {
       const status = c.get('authStatus') ?? 401;
       throw new ApiError(
         status,
@@ -61,12 +72,19 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
         c.get('authProblem') ?? 'sign in first',
       );
     }
+    if (!scopeAllows(principal, permission)) {
+      throw new ApiError(
+        403,
+        'scope',
+        `this API token's scope (${principal.kind === 'token' ? principal.scope : ''}) does not cover this route`,
+      );
+    }
     return next();
   };
 }
 
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
-  const authed = requireAuth();
+  const authed = requireAuth(permission);
   return (c, next) =>
     authed(c, async () => {
       const principal = c.get('principal');

@@ -3,9 +3,9 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { apiTokens, staffUsers, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
-import type { AuthService } from '../auth/auth.service.ts';
+import { TOKEN_SCOPES, type AuthService } from '../auth/auth.service.ts';
 import { hashPassword } from '../auth/password.hasher.ts';
-import { ROLES } from '../auth/roles.ts';
+import { can, ROLES } from '../auth/roles.ts';
 import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError, notFound, readBody } from '../http/errors.ts';
@@ -26,11 +26,18 @@ const staffPatch = z.strictObject({
   disabled: z.boolean().optional(),
 });
 
-const tokenBody = z.strictObject({
-  name: z.string().trim().min(1).max(120),
-  role: z.enum(ROLES),
-  expiresAt: z.iso.datetime({ offset: true }).optional(),
-});
+const tokenBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(120),
+    role: z.enum(ROLES),
+    /** `roster`: a property-management system's token, limited to the roster routes. */
+    scope: z.enum(TOKEN_SCOPES).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((b) => b.scope !== 'roster' || can(b.role, 'roster:import'), {
+    message: 'a roster token needs a role that may import the roster (manager or admin)',
+    path: ['role'],
+  });
 
 export function staffRoutes(deps: { db: Db; siteId: string; clock: Clock; auth: AuthService }) {
   const { db, siteId, clock, auth } = deps;
@@ -111,6 +118,7 @@ export function staffRoutes(deps: { db: Db; siteId: string; clock: Clock; auth: 
         id: r.id,
         name: r.name,
         role: r.role,
+        scope: r.scope,
         createdAt: r.createdAt.toISOString(),
         lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
         expiresAt: r.expiresAt?.toISOString() ?? null,
@@ -124,6 +132,7 @@ export function staffRoutes(deps: { db: Db; siteId: string; clock: Clock; auth: 
     const created = await auth.createToken({
       name: body.name,
       role: body.role,
+      scope: body.scope,
       createdBy: principal.kind === 'staff' ? principal.staffId : undefined,
       expiresAt: body.expiresAt ? new Date(body.expiresAt) : undefined,
     });
@@ -131,7 +140,7 @@ export function staffRoutes(deps: { db: Db; siteId: string; clock: Clock; auth: 
       action: 'token.create',
       targetType: 'api_token',
       targetId: created.id,
-      details: { name: body.name, role: body.role },
+      details: { name: body.name, role: body.role, scope: body.scope ?? 'full' },
     });
     // The token is shown this once; only its hash is kept.
     return c.json(created, 201);
