@@ -18,6 +18,11 @@
  *
  * The parcel check-in benchmark (bench/packages.bench.ts) runs on examples/building-300.site.yaml,
  * a real-sized room, rather than the demo room the door benchmarks use.
+ *
+ * The load benchmark (bench/load.bench.ts, table 12) starts the real server as a second process
+ * on that building and drives badges, carrier PINs, check-ins, pickups and 20 console users at
+ * once over HTTP for 60 s (15 s with --quick). Table 13 times the managers' room report over a
+ * year of that building on PostgreSQL; table 14 imports a 300- and a 3,000-unit roster from CSV.
  */
 import { cpus, totalmem } from 'node:os';
 import { benchApi, type ApiResult } from './api.bench.ts';
@@ -48,6 +53,9 @@ import { runVisionBench } from './vision.bench.ts';
 import { runAnalyticsBench } from './analytics.bench.ts';
 import { runCamerasBench } from './cameras.bench.ts';
 import { runAuditBench } from './audit.bench.ts';
+import { formatLoadReport, runLoadBench, type LoadBenchResult } from './load.bench.ts';
+import { formatReportsReport, runReportsBench, type ReportsBenchResult } from './reports.bench.ts';
+import { formatRosterReport, runRosterBench, type RosterBenchRow } from './roster.bench.ts';
 import {
   createDatabase,
   findPostgres,
@@ -114,6 +122,8 @@ let server: PostgresServer | null = null;
 const sites: Partial<Record<DbKind, SiteResults>> = {};
 let journal: Record<string, number> | null = null;
 let parcels: PackagesBenchResult | null;
+let load: LoadBenchResult | null;
+let reports: ReportsBenchResult | null = null;
 const skipped: string[] = [];
 const t0 = performance.now();
 
@@ -157,10 +167,25 @@ try {
     runPackagesBench(progress, { quick, postgresServerUrl: pgUrl }),
   );
   if (parcels) failures.push(...parcels.failures);
+  progress('load from a second process: the real server on the 300-unit site');
+  load = await attempt('load benchmark', () =>
+    runLoadBench(progress, { quick, postgresServerUrl: server?.url }),
+  );
+  if (server) {
+    const url = server.url;
+    progress('room report: a year of the 300-unit building');
+    reports = await attempt('room report benchmark', () =>
+      runReportsBench(progress, { quick, postgresServerUrl: url }),
+    );
+  }
 } finally {
   await server?.stop();
 }
 const decidePin = benchDecidePin({ codes: CODES });
+progress('roster import: 300 and 3,000 units from CSV');
+const roster: RosterBenchRow[] | null = await attempt('roster import benchmark', () =>
+  runRosterBench(progress, { sizes: quick ? [300] : [300, 3000] }),
+);
 // The vision tables print their own lines once the door and parcel tables are out.
 const visionLines: string[] = [];
 progress('vision: detector, tracker, motion gate, frame source');
@@ -389,6 +414,12 @@ if (parcels) {
   out.push('', '5. Parcel check-in: failed');
 }
 
+out.push('', ...(load ? formatLoadReport(load) : ['12. Load from a second process: failed']));
+if (install) {
+  out.push('', ...(reports ? formatReportsReport(reports, '13') : ['13. Room report: failed']));
+}
+out.push('', ...(roster ? formatRosterReport(roster, '14') : ['14. Roster import: failed']));
+
 if (auditLines.length) out.push('', ...auditLines);
 else out.push('', '11. Audit search: failed');
 if (cameraLines.length) out.push('', ...cameraLines);
@@ -412,6 +443,9 @@ const results = {
   decidePin,
   journal,
   packages: parcels,
+  load,
+  reports,
+  roster,
   cameras: camerasResult,
   audit: auditResult,
   vision,

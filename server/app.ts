@@ -17,6 +17,7 @@ import { clipRoutes } from './routes/clips.routes.ts';
 import { liveRoutes } from './routes/live.routes.ts';
 import { auditWrites } from './http/audit.middleware.ts';
 import { resolvePrincipal } from './http/auth.middleware.ts';
+import { isDatabaseUnavailable } from './http/database-unavailable.ts';
 import type { AppEnv } from './http/context.ts';
 import { ApiError, errorBody } from './http/errors.ts';
 import type { Logger } from './log/logger.ts';
@@ -31,13 +32,24 @@ import { packageRoutes } from './routes/packages.routes.ts';
 import { kioskRoutes } from './routes/kiosk.routes.ts';
 import { cameraHealth, cameraRoutes } from './routes/cameras.routes.ts';
 import { flagRoutes } from './routes/flags.routes.ts';
+import { complianceRoutes } from './routes/compliance.routes.ts';
+import type { ComplianceService } from './compliance/compliance.report.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
+import { caseRoutes } from './routes/cases.routes.ts';
+import type { CaseServices } from './cases/index.ts';
+import { reportRoutes } from './routes/reports.routes.ts';
+import { createRoomReport } from './reports/room.report.ts';
 import { auditViews } from './audit/views.middleware.ts';
+import { ROSTER_IMPORT_PATH, rosterRoutes } from './routes/roster.routes.ts';
+import { webhookRoutes } from './routes/webhooks.routes.ts';
+import type { WebhookDispatcher } from './webhooks/webhook.dispatcher.ts';
 import type { FlagStore } from './flags/flag.store.ts';
 import type { ParcelNotifier } from './packages/parcel.notifier.ts';
 import type { ParcelService } from './packages/parcel.service.ts';
 import type { AccessEvent } from '../access/index.ts';
 import { newId } from '../db/index.ts';
+import type { Decision } from '../access/index.ts';
+import { pickupRoutes, type PickupCodeService, type VacationHoldService } from './pickup/index.ts';
 
 export interface AppDeps {
   db: Db;
@@ -70,6 +82,19 @@ export interface AppDeps {
   parcels: ParcelService;
   /** Vision flags: the review queue, their clips and snapshots. */
   flags: FlagStore;
+  /** Carrier visits, drops and the weekly compliance summary. */
+  compliance: ComplianceService;
+  /** Incident cases and their signed evidence packages. */
+  cases: CaseServices;
+  /** The outbound webhook catalogue (subscriptions, delivery log, retries). */
+  webhooks: WebhookDispatcher;
+  /** Residents' pickup codes and vacation holds; absent: those routes are not served. */
+  pickup?: {
+    codes: PickupCodeService;
+    holds: VacationHoldService;
+    /** The doors' decider on a pickup code or QR token typed or scanned at a door's kiosk. */
+    decide: (doorId: string, input: { code: string } | { token: string }) => Decision;
+  };
   /** Cards or codes changed: the doors should re-read their snapshot. */
   onAccessChange: () => Promise<unknown>;
   /** The analytics as they are now: on (model, cameras, per-camera stats) or off and why. */
@@ -93,6 +118,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return c.json(errorBody(err.code, err.message, err.field), err.status);
     }
+    // The database out of reach (stopped, restarting) is not a bug: say so, so the desk tries
+    // again (the doors never wait for it).
+    if (isDatabaseUnavailable(err)) {
+      deps.log.warn('request refused: the database is unreachable', {
+        path: c.req.path,
+        method: c.req.method,
+      });
+      c.header('Retry-After', '5');
+      return c.json(
+        errorBody('database_unavailable', 'the database is unreachable; try again shortly'),
+        503,
+      );
+    }
     deps.log.error('request failed', { err, path: c.req.path, method: c.req.method });
     return c.json(errorBody('internal', 'internal error; see the server log'), 500);
   });
@@ -109,13 +147,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
-  api.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes ?? 1024 * 1024,
-      onError: (c) => c.json(errorBody('body_too_large', 'the request body is too large'), 413),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.maxBodyBytes ?? 1024 * 1024,
+    onError: (c) => c.json(errorBody('body_too_large', 'the request body is too large'), 413),
+  });
+  // A roster CSV may be up to 2 MB; its route sets that limit itself.
+  api.use('*', (c, next) => (c.req.path === ROSTER_IMPORT_PATH ? next() : limitBody(c, next)));
   // PostgreSQL text cannot hold U+0000, so no stored id contains one: answer as for any unknown
   // id before a route hands it to a query (which would fail as a 500).
   api.use('*', async (c, next) => {
@@ -188,14 +225,31 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       lastCarrierEntry: (id) => deps.doors.lastCarrierEntry(id),
       lastResidentEntry: (doorId) => deps.doors.lastResidentEntry(doorId),
       doors: deps.site.doors.map((d) => ({ id: d.id, name: d.name })),
+      ...(deps.pickup
+        ? { pickup: { decide: deps.pickup.decide, carryOut: (d) => deps.doors.carryOut(d) } }
+        : {}),
     }),
   );
+  if (deps.pickup)
+    api.route(
+      '/',
+      pickupRoutes({
+        db: deps.db,
+        siteId,
+        site: deps.site,
+        clock: deps.clock,
+        log: deps.log,
+        codes: deps.pickup.codes,
+        holds: deps.pickup.holds,
+      }),
+    );
   api.route(
     '/',
     eventRoutes({ db: deps.db, siteId, live: deps.live, clipLinks: createClipLinker(deps.site) }),
   );
   api.route('/', clipRoutes({ clips: deps.clips }));
   api.route('/', flagRoutes({ flags: deps.flags }));
+  api.route('/', caseRoutes({ db: deps.db, siteId, clock: deps.clock, cases: deps.cases }));
   api.route(
     '/',
     auditRoutes({
@@ -210,6 +264,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   api.route('/', liveRoutes({ live: deps.hls, directory: deps.cameras }));
   api.route(
     '/',
+    reportRoutes({
+      report: createRoomReport({ db: deps.db, siteId, site: deps.site, clock: deps.clock }),
+    }),
+  );
+  api.route(
+    '/',
     carrierCodeRoutes({
       db: deps.db,
       siteId,
@@ -221,6 +281,29 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
   api.route('/', staffRoutes({ db: deps.db, siteId, clock: deps.clock, auth: deps.auth }));
+  api.route(
+    '/',
+    complianceRoutes({ compliance: deps.compliance, site: deps.site, clock: deps.clock }),
+  );
+  api.route(
+    '/',
+    rosterRoutes({
+      db: deps.db,
+      siteId,
+      clock: deps.clock,
+      timeZone: deps.site.site.timezone,
+      onAccessChange: deps.onAccessChange,
+    }),
+  );
+  api.route(
+    '/',
+    webhookRoutes({
+      db: deps.db,
+      site: { id: siteId, name: deps.site.site.name },
+      clock: deps.clock,
+      webhooks: deps.webhooks,
+    }),
+  );
   api.route(
     '/',
     systemRoutes({

@@ -49,7 +49,13 @@ import { createParcelService, type ParcelService } from './packages/parcel.servi
 import { createReminderJob, type ReminderJob } from './packages/reminder.job.ts';
 import { createFlagStore, type FlagStore } from './flags/flag.store.ts';
 import { createFlagNotifier, type FlagNotifier } from './flags/flag.notifier.ts';
+import { createCaseServices, type CaseServices } from './cases/index.ts';
 import { flagView } from './routes/flags.routes.ts';
+import { createComplianceService, type ComplianceService } from './compliance/compliance.report.ts';
+import { createDropWatch, type DropWatch } from './compliance/drop.watch.ts';
+import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/webhook.dispatcher.ts';
+import { createOverdueScanner, type OverdueScanner } from './webhooks/overdue.scanner.ts';
+import { createMoveOutJob, type MoveOutJob } from './roster/move-out.job.ts';
 import {
   createAnalyticsRuntime,
   createOwnershipCache,
@@ -60,6 +66,7 @@ import {
 } from './cameras/analytics.runtime.ts';
 import { createOnnxDetector } from '../vision/detector.onnx.ts';
 import { newId } from '../db/index.ts';
+import { createPickupCodeService, createVacationHolds } from './pickup/index.ts';
 
 export interface ComposeOptions {
   site: SiteConfig;
@@ -76,6 +83,8 @@ export interface ComposeOptions {
   sessionIdleMs: number;
   secureCookies: 'auto' | 'always' | 'never';
   webDir: string | null;
+  /** PARCELROOM_SIGNING_KEY: the evidence signing key (PEM); unset: DATA_DIR/evidence-signing.key. */
+  signingKeyPem?: string | undefined;
   /**
    * The detector model to run (PARCELROOM_MODEL, see `analyticsRequest`), or why there is none.
    * With a model the analytics start when the model loads; health says why when it does not.
@@ -84,6 +93,8 @@ export interface ComposeOptions {
   drivers?: DriverFactory;
   /** Resident notification retry schedule (tests shorten it). */
   notifyRetryDelaysMs?: number[];
+  /** Outbound webhook catalogue retry schedule (tests shorten it). */
+  webhookRetryDelaysMs?: number[];
   /**
    * 'on' (default, the real server): record every camera, run the camera simulator and the
    * retention job. 'off': the cameras are listed but nothing is started (tests that do not need
@@ -115,6 +126,17 @@ export interface Composed {
   /** Vision flags: the analytics pipeline hands its candidates to `flags.raise`. */
   flags: FlagStore;
   flagNotifier: FlagNotifier;
+  /** Carrier compliance figures, and the watch that flags carrier drops. */
+  compliance: ComplianceService;
+  dropWatch: DropWatch;
+  /** The outbound webhook catalogue: durable, signed deliveries to the subscriptions. */
+  webhooks: WebhookDispatcher;
+  /** Announces `parcel.overdue` to the webhook subscriptions. */
+  overdueWebhooks: OverdueScanner;
+  /** Carries out roster move-outs dated in the future when they come. */
+  moveOuts: MoveOutJob;
+  /** Incident cases and their evidence packages. */
+  cases: CaseServices;
   /** The cameras' analytics; null when they were not asked for (no model). */
   analytics: AnalyticsRuntime | null;
   close(): Promise<void>;
@@ -182,6 +204,29 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
         return false;
       },
     );
+  // Residents' pickup codes (the door learns of each new one at once) and vacation holds; a
+  // pickup-code grant in the journal is stored as that code's use.
+  const pickupCodes = createPickupCodeService({
+    db: database.db,
+    siteId,
+    clock,
+    hashCode,
+    returnAfterDays: site.notifications.returnAfterDays,
+    publicUrl: site.notifications.publicUrl,
+    onChange: () => snapshot.refresh(),
+  });
+  const holds = createVacationHolds({
+    db: database.db,
+    siteId,
+    clock,
+    hashCode,
+    returnAfterDays: site.notifications.returnAfterDays,
+  });
+  const unsubPickup = journal.subscribe((e) => {
+    pickupCodes
+      .onAccessEvent(e)
+      .catch((err: unknown) => log.warn('could not store a pickup code use', { err }));
+  });
   const doors = createDoorRuntime({
     site,
     clock,
@@ -204,6 +249,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     record,
     ...o.cameraOverrides,
   });
+  const caseHolder: { cases?: CaseServices } = {};
   const retention = createRetentionJob({
     db: database.db,
     siteId,
@@ -213,6 +259,12 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     retainDays: site.recording.retainDays,
     maxBytes: site.recording.maxDiskGb === null ? null : site.recording.maxDiskGb * BYTES_PER_GB,
     intervalMs: site.recording.retentionCheckMs,
+    // Open cases keep their video. Made below (they need the clip service): until then a run
+    // fails and is retried rather than deleting what a case may need.
+    extraProtected: () => {
+      if (!caseHolder.cases) throw new Error('incident cases are not ready yet');
+      return caseHolder.cases.store.protectedWindows();
+    },
   });
   if ((o.cameras ?? 'on') === 'on') {
     await cameras.start();
@@ -253,6 +305,30 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     log: toolLog,
   });
   const clipLinks = createClipLinker(site);
+  const cases = createCaseServices({
+    db: database.db,
+    siteId,
+    site,
+    dataDir: o.dataDir,
+    clock,
+    log: log.child({ component: 'cases' }),
+    version: o.version,
+    clips,
+    signingKeyPem: o.signingKeyPem,
+  });
+  caseHolder.cases = cases;
+  await cases.store.failInterrupted();
+
+  // Outbound webhook catalogue: parcel, alarm and flag events, stored before they are sent.
+  const webhooks = createWebhookDispatcher({
+    db: database.db,
+    site: { id: siteId, name: site.site.name },
+    clock: o.ioClock ?? systemClock(),
+    log: log.child({ component: 'webhooks' }),
+    ...(o.webhookRetryDelaysMs ? { retryDelaysMs: o.webhookRetryDelaysMs } : {}),
+  });
+  const unsubWebhooks = journal.subscribe((e) => webhooks.onAccessEvent(e));
+  await webhooks.start();
 
   const liveListeners = new Set<(m: LiveMessage) => void>();
   const fanOut = (m: LiveMessage) => {
@@ -290,9 +366,23 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
       const view = flagView(flag);
       fanOut({ kind: 'flag', flag: view });
       if (change === 'raised') flagNotifier.raised(view);
+      if (change === 'raised') webhooks.onFlagRaised(view);
     },
   });
   await flags.start();
+
+  // Carrier visits read from the door's record; a visit with nothing checked in is flagged.
+  const compliance = createComplianceService({ db: database.db, site, clock, clipLinks });
+  const dropWatch = createDropWatch({
+    db: database.db,
+    site,
+    compliance,
+    flags,
+    clock,
+    timerClock: o.ioClock ?? systemClock(),
+    log,
+  });
+  dropWatch.start();
 
   const notifier = createParcelNotifier({
     db: database.db,
@@ -300,6 +390,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     clock,
     log,
     ...(o.notifyRetryDelaysMs ? { retryDelaysMs: o.notifyRetryDelaysMs } : {}),
+    pickup: { codes: pickupCodes, holds, record },
   });
 
   // Who may come in to collect: only read when the site admits residents just for parcels.
@@ -323,8 +414,28 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     domainClock: clock,
     log,
     notifier,
+    holds,
   });
   reminders.start();
+  const overdueWebhooks = createOverdueScanner({
+    db: database.db,
+    site: { id: siteId, name: site.site.name },
+    clock: o.ioClock ?? systemClock(),
+    domainClock: clock,
+    log: log.child({ component: 'webhooks' }),
+    overdueAfterDays: site.notifications.overdueAfterDays,
+    publish: (e) => webhooks.publish(e),
+  });
+  overdueWebhooks.start();
+  const moveOuts = createMoveOutJob({
+    db: database.db,
+    siteId,
+    clock: o.ioClock ?? systemClock(),
+    domainClock: clock,
+    log: log.child({ component: 'roster' }),
+    onAccessChange: () => snapshot.refresh().then(() => parcelsWaiting.run()),
+  });
+  moveOuts.start();
 
   // Analytics: the cameras' sub-streams through the one detector to flags; grants and parcel
   // events from the journal tell the rules who came in and what sits on which shelf slot.
@@ -414,6 +525,14 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     notifier,
     parcels,
     flags,
+    compliance,
+    cases,
+    webhooks,
+    pickup: {
+      codes: pickupCodes,
+      holds,
+      decide: (doorId, input) => decider.decidePickup(doorId, input),
+    },
     // A resident added to or moved out of a unit changes who has parcels waiting too.
     onAccessChange: () => snapshot.refresh().then((ok) => parcelsWaiting.run().then(() => ok)),
     analytics: () => analyticsHealth(),
@@ -446,21 +565,35 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     reminders,
     flags,
     flagNotifier,
+    compliance,
+    dropWatch,
+    webhooks,
+    overdueWebhooks,
+    moveOuts,
+    cases,
     analytics,
     async close() {
       unsubJournal();
+      unsubPickup();
+      unsubWebhooks();
+      overdueWebhooks.stop();
+      moveOuts.stop();
       unsubAnalytics();
       // Before the flags and the cameras: the last frames may still raise a flag.
       await analytics?.close();
       unsubDoors();
       reminders.stop();
+      // Before the flags: a pass in flight may still raise one.
+      await dropWatch.stop();
       await flags.close();
       await flagNotifier.close();
+      await webhooks.close();
       snapshot.stop();
       await doors.close();
       // Before the journal: the recorders' last segments and alarms still go through it.
       await retention.stop();
       await hls.close();
+      await cases.close();
       await clips.close();
       await cameras.close();
       decider.close();

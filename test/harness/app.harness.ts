@@ -68,6 +68,8 @@ export async function createTestApp(
     /** Start the cameras (ffmpeg, camera simulator); default 'off': no video processes. */
     cameras?: 'off' | 'on';
     cameraOverrides?: ComposeOptions['cameraOverrides'];
+    /** Outbound webhook retry schedule (webhook tests shorten it). */
+    webhookRetryDelaysMs?: number[];
   } = {},
 ): Promise<TestApp> {
   const database = opts.database ?? (await openTestDatabase(kind));
@@ -90,6 +92,7 @@ export async function createTestApp(
     ...(opts.drivers ? { drivers: opts.drivers } : {}),
     cameras: opts.cameras ?? 'off',
     ...(opts.cameraOverrides ? { cameraOverrides: opts.cameraOverrides } : {}),
+    ...(opts.webhookRetryDelaysMs ? { webhookRetryDelaysMs: opts.webhookRetryDelaysMs } : {}),
   });
   const { app, auth } = services;
   const users = {} as Record<Role, { id: string; email: string }>;

@@ -52,8 +52,11 @@ export const NAV_ITEMS: readonly NavItem[] = [
   { label: 'Packages', href: resolve('/packages'), allowed: everyone },
   { label: 'Flags', href: resolve('/flags'), allowed: everyone },
   { label: 'Audit', href: resolve('/audit'), allowed: canManage },
+  { label: 'Cases', href: resolve('/cases'), allowed: canManage },
+  { label: 'Analytics', href: resolve('/analytics'), allowed: canManage },
   { label: 'Residents', href: resolve('/residents'), allowed: everyone },
   { label: 'Carrier codes', href: resolve('/carrier-codes'), allowed: canManage },
+  { label: 'Compliance', href: resolve('/compliance'), allowed: canManage },
   { label: 'Settings', href: resolve('/settings'), allowed: isAdmin },
 ];
 
