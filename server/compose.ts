@@ -296,6 +296,7 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     runner: ffmpegRunner ?? runnerFor(MISSING_FFMPEG),
     directory: cameras,
     log: log.child({ component: 'clips' }),
+    unstoredEvents: () => journal.stats().backlog,
   });
   const hls = createLiveHls({
     directory: cameras,

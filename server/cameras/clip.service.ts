@@ -112,6 +112,11 @@ export type ClipOutcome =
   | { kind: 'no_video'; cameraId: string; window: TimeRange; code: NoVideoCode; reason: string }
   | { kind: 'no_camera'; reason: string }
   | { kind: 'not_found'; reason: string }
+  /**
+   * No such event in the database while acknowledged events still wait in the journal (a
+   * database outage, or the moment before a batch is written): it may be one of them.
+   */
+  | { kind: 'not_stored'; retryAfterMs: number; reason: string }
   /** `?camera=` named a camera this site does not have. */
   | { kind: 'unknown_camera'; cameraId: string; reason: string }
   /** ffmpeg could not build it; nothing was cached, a later request tries again. */
@@ -178,6 +183,8 @@ export interface ClipServiceDeps {
   files?: ClipFiles;
   /** Each ffmpeg step of a build is stopped after this long; default 60 s. */
   buildTimeoutMs?: number;
+  /** Acknowledged events not yet in the database (the journal's backlog); default none. */
+  unstoredEvents?: () => number;
 }
 
 // -- pure rules -------------------------------------------------------------------------------
@@ -399,7 +406,17 @@ export function createClipService(deps: ClipServiceDeps): ClipService {
       .select()
       .from(accessEvents)
       .where(and(eq(accessEvents.siteId, siteId), eq(accessEvents.id, eventId)));
-    if (!event) return { kind: 'not_found', reason: `no event '${eventId}'` };
+    if (!event) {
+      const waiting = deps.unstoredEvents?.() ?? 0;
+      if (waiting > 0) {
+        return {
+          kind: 'not_stored',
+          retryAfterMs: 2_000,
+          reason: `no event '${eventId}' in the database yet; ${waiting} acknowledged event(s) are still on their way to it`,
+        };
+      }
+      return { kind: 'not_found', reason: `no event '${eventId}'` };
+    }
     const { window, doorId } = await windowFor(event);
 
     let cameraId: string | null = wanted ?? siteCamera(event.cameraId);

@@ -164,6 +164,8 @@ function clipProblem(label: string, o: Exclude<ClipOutcome, { kind: 'ready' }>):
       return `${label}: no camera (${o.reason})`;
     case 'not_found':
       return `${label}: no longer in the database`;
+    case 'not_stored':
+      return `${label}: not in the database yet (${o.reason}); export again later`;
     case 'unknown_camera':
       return `${label}: ${o.reason}`;
     case 'failed':

@@ -36,6 +36,16 @@ function notReady(o: Exclude<ClipOutcome, Ready>): ApiError {
       return new ApiError(404, 'no_camera', o.reason);
     case 'not_found':
       return new ApiError(404, 'not_found', 'event not found');
+    case 'not_stored':
+      return new ApiError(
+        409,
+        'clip_not_ready',
+        `the clip is not ready yet: ${o.reason}`,
+        undefined,
+        {
+          'Retry-After': String(Math.max(1, Math.ceil(o.retryAfterMs / 1000))),
+        },
+      );
     case 'unknown_camera':
       return new ApiError(400, 'unknown_camera', o.reason, 'camera');
     case 'failed':

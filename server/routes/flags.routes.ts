@@ -112,6 +112,7 @@ function clipProblem(o: Exclude<ClipOutcome, Ready>): ApiError {
     case 'no_camera':
       return new ApiError(404, 'no_camera', o.reason);
     case 'not_found':
+    case 'not_stored':
       return notFound('flag');
     case 'unknown_camera':
       return new ApiError(404, 'no_camera', o.reason);

@@ -140,6 +140,8 @@ describe.runIf(ffmpeg)('event clips from real segments', () => {
   let outside: TempDir;
   let service: ClipService;
   let runs = 0;
+  /** What the journal still holds for the database, as the clip service is told. */
+  let unstored = 0;
   /** The next ffmpeg run fails as a broken build would (a real ffmpeg, given a missing input). */
   let failNext = false;
   /** The door camera's segments, to index some of them again for the late camera. */
@@ -299,6 +301,7 @@ describe.runIf(ffmpeg)('event clips from real segments', () => {
       runner,
       directory,
       log: t.log,
+      unstoredEvents: () => unstored,
     });
 
     app.onError((err, c) => {
@@ -573,6 +576,15 @@ describe.runIf(ffmpeg)('event clips from real segments', () => {
     const unknown = await request(`/api/events/${newId(T)}/clip`);
     expect(unknown.status).toBe(404);
     expect((await errorOf(unknown)).code).toBe('not_found');
+
+    // While acknowledged events still wait for the database, an unknown id may be one of them:
+    // "not ready, ask again", not "no such event".
+    unstored = 3;
+    const waiting = await request(`/api/events/${newId(T)}/clip`);
+    unstored = 0;
+    expect(waiting.status).toBe(409);
+    expect((await errorOf(waiting)).code).toBe('clip_not_ready');
+    expect(waiting.headers.get('retry-after')).toBe('2');
 
     const badCamera = await request(`/api/events/${ev.entry}/clip?camera=nope`);
     expect(badCamera.status).toBe(400);
