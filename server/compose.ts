@@ -539,7 +539,16 @@ export async function composeServices(o: ComposeOptions): Promise<Composed> {
     analytics: () => analyticsHealth(),
     status: () => {
       const j = journal.stats();
+      const kept = retention.lastRun();
       return {
+        // Whether the recordings fit the disk budget, as the last retention check found them.
+        recording: kept
+          ? {
+              checkedAt: new Date(kept.at).toISOString(),
+              keptBytes: kept.run.keptBytes,
+              budget: kept.run.budget,
+            }
+          : null,
         journal: {
           backlog: j.backlog,
           oldestPendingAgeMs: j.oldestPendingAgeMs,

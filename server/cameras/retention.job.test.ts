@@ -111,7 +111,10 @@ describe('retention job', () => {
     const old2 = await segment('old2', 15);
     const fresh = await segment('fresh', 1);
     const { job: j, log } = job();
+    expect(j.lastRun()).toBeNull();
     const run = await j.runOnce();
+    // What /api/health shows: the last check, when it ended and what it found.
+    expect(j.lastRun()).toEqual({ at: NOW, run });
     expect(run).toMatchObject({
       deletedSegments: 2,
       freedBytes: 2_000,

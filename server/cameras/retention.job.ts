@@ -95,6 +95,8 @@ export interface RetentionJob {
   stop(): Promise<void>;
   /** One check now (waits for a run in progress first). */
   runOnce(): Promise<RetentionRun>;
+  /** The last finished check and when it ended (recorders' clock), or null before the first. */
+  lastRun(): { at: number; run: RetentionRun } | null;
 }
 
 type SegmentRow = RetentionSegment & { id: string; cameraId: string };
@@ -322,8 +324,10 @@ export function createRetentionJob(opts: RetentionJobOptions): RetentionJob {
   let running: Promise<RetentionRun> | null = null;
   let stopped = true;
 
+  let last: { at: number; run: RetentionRun } | null = null;
   const runLogged = async (): Promise<RetentionRun> => {
     const r = await run();
+    last = { at: clock.now(), run: r };
     if (r.deletedSegments > 0 || r.gapsExpired > 0) {
       log.info('recordings deleted by retention', {
         segments: r.deletedSegments,
@@ -372,6 +376,7 @@ export function createRetentionJob(opts: RetentionJobOptions): RetentionJob {
   };
 
   return {
+    lastRun: () => last,
     start() {
       if (!stopped) return;
       stopped = false;
