@@ -32,6 +32,7 @@ export async function loadAccessSnapshot(
       staffId: credentials.staffId,
       residentStatus: residents.status,
       residentMoveOutAt: residents.moveOutAt,
+      residentMoveInAt: residents.moveInAt,
       staffDisabledAt: staffUsers.disabledAt,
     })
     .from(credentials)
@@ -77,10 +78,12 @@ export async function loadAccessSnapshot(
       card: r.card,
       ...(r.residentId ? { residentId: r.residentId } : {}),
       ...(r.staffId ? { staffId: r.staffId } : {}),
-      // Past the move-out time a resident is gone even before the move-out job has run.
+      // Past the move-out time a resident is gone even before the move-out job has run; a card
+      // enrolled ahead of a move-in (keys handed over early) opens from the move-in time.
       holderActive: r.residentId
         ? r.residentStatus === 'active' &&
-          (r.residentMoveOutAt === null || r.residentMoveOutAt.getTime() > nowMs)
+          (r.residentMoveOutAt === null || r.residentMoveOutAt.getTime() > nowMs) &&
+          (r.residentMoveInAt === null || r.residentMoveInAt.getTime() <= nowMs)
         : r.staffDisabledAt === null,
       revoked: r.status === 'revoked',
     })),
@@ -190,11 +193,15 @@ export async function loadAccessFingerprint(
   siteId: string,
   nowMs?: number,
 ): Promise<string> {
-  // Residents whose move-out time has passed: the count changes when one passes, no row does.
+  // Residents whose move-out or move-in time has passed: the counts change when one passes, no
+  // row does.
+  const now = nowMs === undefined ? null : new Date(nowMs).toISOString();
   const gone =
-    nowMs === undefined
+    now === null
       ? sql`''`
-      : sql`(select count(*)::text from residents where site_id = ${siteId} and status = 'active' and move_out_at <= ${new Date(nowMs).toISOString()}::timestamptz)`;
+      : sql`(select count(*) filter (where move_out_at <= ${now}::timestamptz) || '/' ||
+                count(*) filter (where move_in_at <= ${now}::timestamptz)
+               from residents where site_id = ${siteId} and status = 'active')`;
   const res = await db.execute(sql`
     select
       (select count(*) || '/' || coalesce(max(created_at)::text, '') || '/' ||

@@ -267,6 +267,37 @@ describe.each(databaseKinds())('roster import on %s', (kind) => {
     expect(await swipe(4003)).toMatchObject({ decision: 'denied', reason: 'revoked' });
   });
 
+  it('a card enrolled before the move-in opens from the move-in time, not before', async () => {
+    const moveIn = new Date(t.clock.now() + 2 * 3_600_000).toISOString();
+    const pushed = await json(
+      await t.call('POST', '/api/roster/changes', {
+        bearer: manager,
+        body: {
+          changes: [{ externalId: 'pms-early', unit: '30J', name: 'Early Keys', moveInAt: moveIn }],
+        },
+      }),
+    );
+    expect(pushed.summary).toMatchObject({ created: 1 });
+    const early = await residentBy('pms-early');
+    expect(early.moveInAt?.toISOString()).toBe(moveIn);
+    await t.call('POST', '/api/credentials', {
+      bearer: manager,
+      body: {
+        residentId: early.id,
+        kind: 'card',
+        format: 'H10301',
+        facilityCode: 42,
+        cardNumber: 4004,
+      },
+    });
+    await t.services.snapshot.refresh();
+    expect(await swipe(4004)).toMatchObject({ decision: 'denied', reason: 'holder_inactive' });
+
+    t.clock.advance(2 * 3_600_000);
+    await t.services.snapshot.refresh();
+    expect(await swipe(4004)).toMatchObject({ decision: 'granted' });
+  });
+
   it('a roster-scope token pushes changes and is refused everywhere else', async () => {
     const staffScoped = await t.call('POST', '/api/tokens', {
       bearer: admin,
