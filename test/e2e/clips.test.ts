@@ -15,24 +15,28 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILTIN_FORMATS, encodeCard } from '../../access/index.ts';
-import type { CameraStatus } from '../../server/cameras/camera.types.ts';
-import { demoSite } from '../../server/config/index.ts';
-import { locateFfmpeg, rtspServerAvailable } from '../../vision/index.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
-import { reportMissing, requireChromium } from '../harness/requirements.ts';
+import {
+  badge,
+  cameraRecording,
+  createResidentWithCard,
+  expectPlaysFromStart,
+  launchWithPage,
+  noCameraSite,
+  openPage,
+  requireRecordedSimCamera,
+  sessionCookie,
+  shortClipSite,
+  signInAs,
+  videoLoaded,
+  videoState,
+  type VideoElement,
+} from '../harness/e2e.fixtures.ts';
+import { startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
+import { requireChromium } from '../harness/requirements.ts';
 
 const chromiumPath = requireChromium();
-const rtsp = await rtspServerAvailable();
-if (!rtsp.ok) {
-  reportMissing('GStreamer RTSP server', `${rtsp.reason}; the camera e2e test is skipped.`);
-}
-const ffmpeg = locateFfmpeg('system');
-if (!ffmpeg) {
-  reportMissing('ffmpeg', 'no system ffmpeg (apt-get install ffmpeg); the camera e2e is skipped.');
-}
-const canRun = chromiumPath !== null && rtsp.ok && ffmpeg !== null;
+const canRun = (await requireRecordedSimCamera('the camera e2e test')) && chromiumPath !== null;
 
 const ADMIN = { email: 'admin@clips.test', password: 'admin password for clips e2e' };
 const CAMERA = 'room-cam';
@@ -44,95 +48,6 @@ const WINDOW_S = (CLIP_BEFORE_MS + CLIP_AFTER_MS) / 1000;
 const DURATION_TOLERANCE_S = 2.5;
 const RESIDENT = { name: 'Katherine Johnson', unit: '3C' };
 const CARD = { facility: 21, card: 3131 };
-const H10301 = BUILTIN_FORMATS.find((f) => f.id === 'H10301')!;
-
-/** The demo room, with a short clip window and 2 s segments so a clip is ready within seconds. */
-function shortClipSite(): Record<string, unknown> {
-  const site = demoSite() as Record<string, unknown> & { doors: Record<string, unknown>[] };
-  return {
-    ...site,
-    doors: site.doors.map((d) => ({
-      ...d,
-      clipBeforeMs: CLIP_BEFORE_MS,
-      clipAfterMs: CLIP_AFTER_MS,
-    })),
-    recording: { segmentSeconds: 2 },
-  };
-}
-
-/** The demo room without its camera (and without shelf slots watched by it). */
-function noCameraSite(): Record<string, unknown> {
-  const site = demoSite() as Record<string, unknown> & {
-    storage: { shelves: { slots: Record<string, unknown>[] }[] };
-  };
-  return {
-    ...site,
-    cameras: [],
-    storage: {
-      ...site.storage,
-      shelves: site.storage.shelves.map((shelf) => ({
-        ...shelf,
-        slots: shelf.slots.map(({ cameraId: _camera, ...slot }) => slot),
-      })),
-    },
-  };
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(250);
-  }
-}
-
-async function created(res: Promise<Response>): Promise<string> {
-  const r = await res;
-  expect(r.status, await r.clone().text()).toBe(201);
-  return ((await r.json()) as { id: string }).id;
-}
-
-/** What the clip's video element reports. */
-interface VideoState {
-  readyState: number;
-  duration: number;
-  currentTime: number;
-  paused: boolean;
-  error: number | null;
-}
-
-/** The part of the browser's HTMLVideoElement the test reads (this project has no DOM types). */
-interface VideoElement {
-  readyState: number;
-  duration: number;
-  currentTime: number;
-  paused: boolean;
-  muted: boolean;
-  poster: string;
-  error: { code: number } | null;
-  pause(): void;
-  play(): Promise<void>;
-}
-
-/** The state of the first video element with this test id, or null while there is none. */
-async function videoState(page: Page, testId: string): Promise<VideoState | null> {
-  const video = page.getByTestId(testId).first();
-  if ((await video.count()) === 0) return null;
-  return video.evaluate((el) => {
-    const v = el as unknown as VideoElement;
-    return {
-      readyState: v.readyState,
-      duration: v.duration,
-      currentTime: v.currentTime,
-      paused: v.paused,
-      error: v.error?.code ?? null,
-    };
-  });
-}
 
 describe.skipIf(!canRun)('camera tiles and event clips in Chromium', () => {
   let site: E2eSite | undefined;
@@ -147,49 +62,18 @@ describe.skipIf(!canRun)('camera tiles and event clips in Chromium', () => {
       name: 'clips',
       admin: ADMIN,
       pgBaseUrl: null,
-      site: shortClipSite(),
+      site: shortClipSite(CLIP_BEFORE_MS, CLIP_AFTER_MS),
     });
     const { url } = site.server;
-    const login = await api(url, '/api/auth/login', { method: 'POST', body: ADMIN });
-    expect(login.status).toBe(200);
-    cookie = login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
+    cookie = await sessionCookie(url, ADMIN);
+    await createResidentWithCard(url, cookie, RESIDENT, CARD);
+    await cameraRecording(url, cookie, CAMERA);
 
-    const residentId = await created(
-      api(url, '/api/residents', { method: 'POST', body: RESIDENT, cookie }),
-    );
-    await created(
-      api(url, '/api/credentials', {
-        method: 'POST',
-        cookie,
-        body: {
-          residentId,
-          kind: 'card',
-          format: 'H10301',
-          facilityCode: CARD.facility,
-          cardNumber: CARD.card,
-        },
-      }),
-    );
-
-    // The simulated camera renders its scene on a fresh data folder, then connects and records.
-    await waitFor(
-      `camera ${CAMERA} online and recording`,
-      async () => {
-        const res = await api(url, '/api/cameras', { cookie });
-        const { items } = (await res.json()) as { items: CameraStatus[] };
-        const cam = items.find((c) => c.id === CAMERA);
-        if (cam?.state === 'offline') throw new Error(`camera offline: ${cam.reason ?? ''}`);
-        return cam?.state === 'online' && cam.recording ? cam : undefined;
-      },
-      150_000,
-    );
-
-    browser = await launchChromium({ baseURL: url, viewport: { width: 1280, height: 900 } });
-    page = await browser.context.newPage();
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-    await page.goto('/login');
-    await signIn(page, ADMIN.email, ADMIN.password);
-    await page.waitForURL((u) => u.pathname === '/');
+    ({ browser, page } = await launchWithPage(
+      { baseURL: url, viewport: { width: 1280, height: 900 } },
+      errors,
+    ));
+    await signInAs(page, ADMIN);
     await page.getByRole('heading', { level: 1, name: 'Room', exact: true }).waitFor();
   }, 300_000);
 
@@ -219,12 +103,9 @@ describe.skipIf(!canRun)('camera tiles and event clips in Chromium', () => {
 
   it('badge in → the entry gets a clip → it plays the window', async () => {
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();
-    const badge = await api(site!.server.url, `/api/sim/readers/${READER}/wiegand`, {
-      method: 'POST',
-      cookie,
-      body: { bits: encodeCard(H10301, CARD) },
+    expect(await badge(site!.server.url, cookie, READER, CARD)).toMatchObject({
+      decision: 'granted',
     });
-    expect(await badge.json()).toMatchObject({ decision: 'granted' });
 
     const row = page
       .getByTestId('event-row')
@@ -258,33 +139,12 @@ describe.skipIf(!canRun)('camera tiles and event clips in Chromium', () => {
 
     // Retry-After brings it back by itself once the covering segment is recorded.
     await page.getByTestId('clip-video').waitFor({ timeout: 60_000 });
-    const loaded = await waitFor(
-      'the clip to load its metadata',
-      async () => {
-        const s = await videoState(page, 'clip-video');
-        if (s?.error) throw new Error(`the video element failed: MediaError ${s.error}`);
-        return s && s.readyState >= 1 && Number.isFinite(s.duration) ? s : undefined;
-      },
-      30_000,
-    );
+    const loaded = await videoLoaded(page, 'clip-video');
     expect(Math.abs(loaded.duration - WINDOW_S)).toBeLessThanOrEqual(DURATION_TOLERANCE_S);
 
     // From the start, playing: the frames advance.
     const clipVideo = page.getByTestId('clip-video');
-    const start = await clipVideo.evaluate(async (el) => {
-      const v = el as unknown as VideoElement;
-      v.pause();
-      v.currentTime = 0;
-      v.muted = true;
-      await v.play();
-      return v.currentTime;
-    });
-    await expect
-      .poll(async () => (await videoState(page, 'clip-video'))?.currentTime ?? -1, {
-        timeout: 10_000,
-        interval: 200,
-      })
-      .toBeGreaterThan(start + 0.5);
+    await expectPlaysFromStart(page, 'clip-video');
     const playing = await videoState(page, 'clip-video');
     expect(playing?.error).toBeNull();
 
@@ -337,11 +197,8 @@ describe.skipIf(!chromiumPath)('the Room page of a site without cameras', () => 
   });
 
   it('shows the doors and says there are no cameras', async () => {
-    const page = await browser!.context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-    await page.goto('/login');
-    await signIn(page, ADMIN.email, ADMIN.password);
+    const { page, errors } = await openPage(browser!);
+    await signInAs(page, ADMIN);
     await page.getByRole('heading', { level: 1, name: 'Room', exact: true }).waitFor();
     await page.getByTestId('door-front').waitFor();
     const cameras = page.getByRole('region', { name: 'Cameras' });

@@ -10,7 +10,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { startE2eSite, type E2eSite, api, signIn } from '../harness/e2e.server.ts';
+import { createStaff, openPage, sessionCookie } from '../harness/e2e.fixtures.ts';
+import { startE2eSite, type E2eSite, signIn } from '../harness/e2e.server.ts';
 import { requireChromium, requireProvided } from '../harness/requirements.ts';
 import { REPO_ROOT } from '../harness/server.process.ts';
 
@@ -27,21 +28,24 @@ const STAFF = {
   password: 'staff password for e2e',
 };
 
-const ADMIN_MENU = ['Room', 'Packages', 'Flags', 'Audit', 'Residents', 'Carrier codes', 'Settings'];
+const ADMIN_MENU = [
+  'Room',
+  'Packages',
+  'Flags',
+  'Audit',
+  'Cases',
+  'Analytics',
+  'Residents',
+  'Carrier codes',
+  'Compliance',
+  'Settings',
+];
 const STAFF_MENU = ['Room', 'Packages', 'Flags', 'Residents'];
 
 async function menu(page: Page): Promise<string[]> {
   const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
   await links.first().waitFor();
   return (await links.allTextContents()).map((t) => t.trim());
-}
-
-/** A fresh tab, and the uncaught errors the console throws in it (a test expects none). */
-async function openPage(browser: LaunchedChromium): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-  return { page, errors };
 }
 
 function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
@@ -56,11 +60,7 @@ function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
       server = site.server;
 
       // A staff member, made by the admin through the API.
-      const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
-      expect(login.status).toBe(200);
-      const cookie = login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
-      const created = await api(server.url, '/api/staff', { method: 'POST', body: STAFF, cookie });
-      expect(created.status, await created.clone().text()).toBe(201);
+      await createStaff(server.url, await sessionCookie(server.url, ADMIN), STAFF);
 
       browser = await launchChromium({
         baseURL: server.url,
@@ -172,7 +172,14 @@ function consoleSuite(kind: 'pglite' | 'postgres', screenshot: string) {
 
         const items = await menu(page);
         expect(items).toEqual(STAFF_MENU);
-        for (const hidden of ['Settings', 'Carrier codes', 'Audit']) {
+        for (const hidden of [
+          'Settings',
+          'Carrier codes',
+          'Audit',
+          'Cases',
+          'Analytics',
+          'Compliance',
+        ]) {
           expect(items).not.toContain(hidden);
         }
         const status = await page.evaluate(async () => {

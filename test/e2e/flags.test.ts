@@ -34,9 +34,7 @@ import { execFile } from 'node:child_process';
 
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILTIN_FORMATS, encodeCard } from '../../access/index.ts';
 import { newId } from '../../db/index.ts';
-import type { CameraStatus } from '../../server/cameras/camera.types.ts';
 import { demoSite } from '../../server/config/index.ts';
 import type { FlagCandidate } from '../../vision/rules.types.ts';
 import { rtspServerAvailable } from '../../vision/index.ts';
@@ -46,8 +44,20 @@ import {
   type LabelledScene,
 } from '../../vision/scenes.labelled.ts';
 import type { Frame } from '../../vision/vision.ports.ts';
-import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
+import type { LaunchedChromium } from '../harness/chromium.ts';
+import {
+  badge,
+  cameraRecording,
+  createResidentWithCard,
+  expectJson,
+  launchWithPage,
+  sessionCookie,
+  signInAs,
+  sleep,
+  waitFor,
+  type VideoElement,
+} from '../harness/e2e.fixtures.ts';
+import { api, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import {
   reportMissing,
   requireChromium,
@@ -86,7 +96,6 @@ const CAMERA = 'room-cam';
 const READER = 'front-reader';
 const RESIDENT = { name: 'Katherine Johnson', unit: '3C' };
 const CARD = { facility: 21, card: 3131 };
-const H10301 = BUILTIN_FORMATS.find((f) => f.id === 'H10301')!;
 /** The analysed frame: the sub-stream size the pipeline decodes to. */
 const FRAME = { width: 640, height: 360 };
 /** The person in the fixture, in pixels of that frame. */
@@ -117,33 +126,6 @@ function personFrame(ffmpegPath: string, at: number): Promise<Frame> {
       },
     );
   });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(250);
-  }
-}
-
-async function created(res: Promise<Response>): Promise<string> {
-  const r = await res;
-  expect(r.status, await r.clone().text()).toBe(201);
-  return ((await r.json()) as { id: string }).id;
-}
-
-async function login(url: string, who: { email: string; password: string }): Promise<string> {
-  const res = await api(url, '/api/auth/login', {
-    method: 'POST',
-    body: { email: who.email, password: who.password },
-  });
-  expect(res.status).toBe(200);
-  return res.headers.getSetCookie()[0]?.split(';')[0] ?? '';
 }
 
 /** A running server with the console and this test's staff (the admin comes from the env). */
@@ -188,13 +170,6 @@ interface AuditRow {
   actor: string;
   targetId: string;
   details: Record<string, unknown>;
-}
-
-/** What the page's video element reports (this project has no DOM types). */
-interface VideoElement {
-  readyState: number;
-  duration: number;
-  currentTime: number;
 }
 
 const SCENE_CAMERA = 'scene-cam';
@@ -272,7 +247,7 @@ describe.skipIf(!canRunScene)(
       });
       site = await startFlagSite('flags-scene', sceneSite(video.path), { PARCELROOM_MODEL: MODEL });
       url = site.server.url;
-      staffCookie = await login(url, USERS.staff);
+      staffCookie = await sessionCookie(url, USERS.staff);
     }, 120_000);
 
     afterAll(async () => {
@@ -318,12 +293,11 @@ describe.skipIf(!canRunScene)(
 
     it('a staff member finds it on the Flags page and confirms it with a note', async () => {
       expect(flag, 'no flag from the scene').toBeDefined();
-      browser = await launchChromium({ baseURL: url, viewport: { width: 1280, height: 900 } });
-      page = await browser.context.newPage();
-      page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-      await page.goto('/login?next=/flags');
-      await signIn(page, USERS.staff.email, USERS.staff.password);
-      await page.waitForURL((u) => u.pathname === '/flags');
+      ({ browser, page } = await launchWithPage(
+        { baseURL: url, viewport: { width: 1280, height: 900 } },
+        errors,
+      ));
+      await signInAs(page, USERS.staff, '/flags');
 
       const row = page.locator(`[data-testid="flag-row"][data-id="${flag.id}"]`);
       const seconds = Math.round((flag.evidence?.dwellMs ?? 0) / 1000);
@@ -362,7 +336,7 @@ describe.skipIf(!canRunScene)(
         await api(url, `/api/flags/${flag.id}`, { cookie: staffCookie })
       ).json()) as FlagJson;
       expect(stored).toMatchObject({ status: 'confirmed', reviewNote: SCENE_NOTE });
-      const adminCookie = await login(url, USERS.admin);
+      const adminCookie = await sessionCookie(url, USERS.admin);
       const audit = (await (
         await api(url, '/api/audit-log?limit=50', { cookie: adminCookie })
       ).json()) as { items: AuditRow[] };
@@ -408,45 +382,17 @@ describe.skipIf(!canRun)('flag review in Chromium', () => {
   beforeAll(async () => {
     site = await startFlagSite('flags', shortSegmentSite());
     const { url } = site.server;
-    adminCookie = await login(url, USERS.admin);
+    adminCookie = await sessionCookie(url, USERS.admin);
     const cookie = adminCookie;
 
-    residentId = await created(
-      api(url, '/api/residents', { method: 'POST', body: RESIDENT, cookie }),
-    );
-    const credentialId = await created(
-      api(url, '/api/credentials', {
-        method: 'POST',
-        cookie,
-        body: {
-          residentId,
-          kind: 'card',
-          format: 'H10301',
-          facilityCode: CARD.facility,
-          cardNumber: CARD.card,
-        },
-      }),
-    );
+    const enrolled = await createResidentWithCard(url, cookie, RESIDENT, CARD);
+    residentId = enrolled.residentId;
+    const { credentialId } = enrolled;
 
     // A clip needs the camera's recording: wait until the simulated camera records.
-    await waitFor(
-      `camera ${CAMERA} online and recording`,
-      async () => {
-        const res = await api(url, '/api/cameras', { cookie });
-        const { items } = (await res.json()) as { items: CameraStatus[] };
-        const cam = items.find((c) => c.id === CAMERA);
-        if (cam?.state === 'offline') throw new Error(`camera offline: ${cam.reason ?? ''}`);
-        return cam?.state === 'online' && cam.recording ? cam : undefined;
-      },
-      150_000,
-    );
+    await cameraRecording(url, cookie, CAMERA);
 
-    const badge = await api(url, `/api/sim/readers/${READER}/wiegand`, {
-      method: 'POST',
-      cookie,
-      body: { bits: encodeCard(H10301, CARD) },
-    });
-    const decision = (await badge.json()) as { decision: string; eventId: string };
+    const decision = await badge(url, cookie, READER, CARD);
     expect(decision).toMatchObject({ decision: 'granted' });
     // The journal stores the grant a moment after the door decided: wait for it to be listed.
     const granted = await waitFor(
@@ -492,12 +438,11 @@ describe.skipIf(!canRun)('flag review in Chromium', () => {
     expect(raised.snapshot.kind).toBe('written');
     tailgatingId = raised.flag.id;
 
-    browser = await launchChromium({ baseURL: url, viewport: { width: 1280, height: 900 } });
-    page = await browser.context.newPage();
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-    await page.goto('/login?next=/flags');
-    await signIn(page, USERS.staff.email, USERS.staff.password);
-    await page.waitForURL((u) => u.pathname === '/flags');
+    ({ browser, page } = await launchWithPage(
+      { baseURL: url, viewport: { width: 1280, height: 900 } },
+      errors,
+    ));
+    await signInAs(page, USERS.staff, '/flags');
     await page.getByRole('heading', { level: 1, name: 'Flags', exact: true }).waitFor();
   }, 300_000);
 
@@ -640,7 +585,7 @@ describe.skipIf(!canRun)('flag review in Chromium', () => {
     expect(await page.getByTestId('false-positives').count()).toBe(0);
     await page.screenshot({ path: '/tmp/flags-decided.png', fullPage: true });
 
-    const staffCookie = await login(site!.server.url, USERS.staff);
+    const staffCookie = await sessionCookie(site!.server.url, USERS.staff);
     const stored = (await (
       await api(site!.server.url, `/api/flags/${loiteringId}`, { cookie: staffCookie })
     ).json()) as FlagJson;
@@ -663,9 +608,7 @@ describe.skipIf(!canRun)('flag review in Chromium', () => {
   it('shows a manager the false positives by zone', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((u) => u.pathname === '/login');
-    await page.goto('/login?next=/flags');
-    await signIn(page, USERS.manager.email, USERS.manager.password);
-    await page.waitForURL((u) => u.pathname === '/flags');
+    await signInAs(page, USERS.manager, '/flags');
     // Both were reviewed: the default queue (new flags) is empty.
     await page.getByTestId('flags-empty').getByText('No new flags to review.').waitFor();
     const panel = page.getByTestId('false-positives');
@@ -683,13 +626,19 @@ describe.skipIf(!canRun)('flag review in Chromium', () => {
 
   it("puts a parcel the camera saw taken on its chain of custody, with the event's clip", async () => {
     const url = site!.server.url;
-    const res = await api(url, '/api/packages', {
-      method: 'POST',
-      cookie: adminCookie,
-      body: { trackingNumber: SEEN_TAKEN_PARCEL, carrier: 'Amazon', residentId, size: 'standard' },
-    });
-    expect(res.status, await res.clone().text()).toBe(201);
-    const parcel = (await res.json()) as { id: string; location: { id: string; label: string } };
+    const parcel = await expectJson<{ id: string; location: { id: string; label: string } }>(
+      api(url, '/api/packages', {
+        method: 'POST',
+        cookie: adminCookie,
+        body: {
+          trackingNumber: SEEN_TAKEN_PARCEL,
+          carrier: 'Amazon',
+          residentId,
+          size: 'standard',
+        },
+      }),
+      201,
+    );
 
     // What the analytics record when a slot empties during its owner's visit (compose.ts,
     // onLikelyPickedUp); the slot watch on real video is the vision tests' part.

@@ -17,8 +17,15 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
 import { demoSite } from '../../server/config/index.ts';
-import { encodeCard } from '../../web/src/lib/wiegand.ts';
-import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
+import type { LaunchedChromium } from '../harness/chromium.ts';
+import {
+  badge,
+  collectPageErrors,
+  createResidentWithCard,
+  expectJson,
+  launchWithPage,
+  sessionCookie,
+} from '../harness/e2e.fixtures.ts';
 import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import { requireChromium } from '../harness/requirements.ts';
 import { startSmtpServer, type TestSmtpServer } from '../harness/smtp.server.ts';
@@ -52,12 +59,6 @@ interface Listed {
   location: Location;
 }
 
-async function json<T>(res: Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  expect(r.status, await r.clone().text()).toBe(status);
-  return (await r.json()) as T;
-}
-
 /** The id of the element with the keyboard focus (test code has no DOM types, hence a string). */
 const activeId = (page: Page): Promise<string> =>
   page.evaluate<string>('document.activeElement ? document.activeElement.id : ""');
@@ -76,7 +77,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
 
   /** The parcel as the API lists it: where the kiosk must say it is. */
   async function fromApi(tracking: string): Promise<Listed> {
-    const body = await json<{ items: Listed[] }>(
+    const body = await expectJson<{ items: Listed[] }>(
       api(server.url, `/api/packages?q=${tracking}`, { cookie: admin }),
     );
     expect(body.items).toHaveLength(1);
@@ -126,34 +127,13 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
     server = site.server;
 
     // Set-up through the API as the admin: two residents with e-mail, a card, a carrier code.
-    const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
-    expect(login.status).toBe(200);
-    admin = login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
-    const graceId = (
-      await json<{ id: string }>(
-        api(server.url, '/api/residents', { method: 'POST', body: GRACE, cookie: admin }),
-        201,
-      )
-    ).id;
-    await json(
+    admin = await sessionCookie(server.url, ADMIN);
+    await createResidentWithCard(server.url, admin, GRACE, CARD);
+    await expectJson(
       api(server.url, '/api/residents', { method: 'POST', body: ALAN, cookie: admin }),
       201,
     );
-    await json(
-      api(server.url, '/api/credentials', {
-        method: 'POST',
-        cookie: admin,
-        body: {
-          residentId: graceId,
-          kind: 'card',
-          format: 'H10301',
-          facilityCode: CARD.facility,
-          cardNumber: CARD.card,
-        },
-      }),
-      201,
-    );
-    ({ code } = await json<{ code: string }>(
+    ({ code } = await expectJson<{ code: string }>(
       api(server.url, '/api/carrier-codes', {
         method: 'POST',
         cookie: admin,
@@ -163,13 +143,10 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
     ));
 
     // A portrait tablet on the package room's wall.
-    browser = await launchChromium({
-      baseURL: server.url,
-      viewport: { width: 768, height: 1024 },
-      hasTouch: true,
-    });
-    page = await browser.context.newPage();
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
+    ({ browser, page } = await launchWithPage(
+      { baseURL: server.url, viewport: { width: 768, height: 1024 }, hasTouch: true },
+      errors,
+    ));
     mkdirSync(SHOTS_DIR, { recursive: true });
   }, 300_000);
 
@@ -192,7 +169,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
     await page.locator('[data-testid="kiosk-code"][data-length="0"]').waitFor();
 
     // The carrier's code opens the door on the keypad (the simulated reader).
-    const entry = await json<{ decision?: string }>(
+    const entry = await expectJson<{ decision?: string }>(
       api(server.url, '/api/sim/readers/front-reader/keys', {
         method: 'POST',
         cookie: admin,
@@ -312,13 +289,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
     expect(await seeParcels.count()).toBe(0);
 
     // Grace badges in at the door; the kiosk, asking every 2 s, offers her screen.
-    const entry = await json<{ decision?: string }>(
-      api(server.url, '/api/sim/readers/front-reader/wiegand', {
-        method: 'POST',
-        cookie: admin,
-        body: { bits: encodeCard('H10301', CARD) },
-      }),
-    );
+    const entry = await badge(server.url, admin, 'front-reader', CARD);
     expect(entry.decision).toBe('granted');
     await seeParcels.waitFor({ timeout: 10_000 });
     await page.screenshot({ path: shot('resident-waiting') });
@@ -363,7 +334,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
       .poll(
         async () =>
           (
-            await json<{ items: { type: string }[] }>(
+            await expectJson<{ items: { type: string }[] }>(
               api(server.url, '/api/events?type=wrong_pickup', { cookie: admin }),
             )
           ).items.length,
@@ -389,7 +360,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
   it('leaves only the waiting parcel on the console’s storage board', async () => {
     const graceSlot = (await fromApi(UPS)).location.id;
     const console = await browser!.context.newPage();
-    console.on('pageerror', (err) => errors.push(err.stack ?? err.message));
+    collectPageErrors(console, errors);
     await console.setViewportSize({ width: 1280, height: 900 });
     await console.goto('/login?next=/packages');
     await signIn(console, ADMIN.email, ADMIN.password);
@@ -407,7 +378,7 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
 
   it('goes back to the start screen by itself when a visit is left alone', async () => {
     // The carrier comes back for a second round, then walks off without tapping Done.
-    const entry = await json<{ decision?: string }>(
+    const entry = await expectJson<{ decision?: string }>(
       api(server.url, '/api/sim/readers/front-reader/keys', {
         method: 'POST',
         cookie: admin,

@@ -8,8 +8,15 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSite } from '../../server/config/index.ts';
-import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
+import type { LaunchedChromium } from '../harness/chromium.ts';
+import {
+  expectJson,
+  launchWithPage,
+  sessionCookie,
+  signInAs,
+  waitFor,
+} from '../harness/e2e.fixtures.ts';
+import { api, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import { requireChromium } from '../harness/requirements.ts';
 import { startSmtpServer, type TestSmtpServer } from '../harness/smtp.server.ts';
 
@@ -25,14 +32,6 @@ const ROSTER = [
   '12B,,nobody@example.test,,pms-2,,',
   '12C,Ben Ito,ben@example.test,+1 555 0102,pms-3,,',
 ].join('\n');
-
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)", () => {
   let smtp: TestSmtpServer;
@@ -67,18 +66,12 @@ describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)"
       pgBaseUrl: null,
       site: raw,
     });
-    const login = await api(site.server.url, '/api/auth/login', { method: 'POST', body: ADMIN });
-    expect(login.status).toBe(200);
-    admin = login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
-    browser = await launchChromium({
-      baseURL: site.server.url,
-      viewport: { width: 1280, height: 900 },
-    });
-    page = await browser.context.newPage();
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
-    await page.goto('/login');
-    await signIn(page, ADMIN.email, ADMIN.password);
-    await page.waitForURL((u) => u.pathname === '/');
+    admin = await sessionCookie(site.server.url, ADMIN);
+    ({ browser, page } = await launchWithPage(
+      { baseURL: site.server.url, viewport: { width: 1280, height: 900 } },
+      errors,
+    ));
+    await signInAs(page, ADMIN);
   }, 300_000);
 
   afterAll(async () => {
@@ -106,9 +99,9 @@ describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)"
       .getByText('2 new, 0 updated, 0 moved out, 0 unchanged, 1 rejected.')
       .first()
       .waitFor();
-    const { items: residents } = (await (
-      await api(url, '/api/residents', { cookie: admin })
-    ).json()) as { items: { name: string; unit: string }[] };
+    const { items: residents } = await expectJson<{ items: { name: string; unit: string }[] }>(
+      api(url, '/api/residents', { cookie: admin }),
+    );
     expect(residents.map((r) => `${r.name} ${r.unit}`).sort()).toEqual([
       'Ada Okafor 12A',
       'Ben Ito 12C',
@@ -125,9 +118,13 @@ describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)"
     await page.getByTestId('assigned-location').waitFor();
 
     // 3. Her notice carries a one-time pickup code.
-    await until('the check-in notice to Ada', () => toAda().length === 1);
-    const code = /Your pickup code: (\d{6})/.exec(toAda()[0]!.text)?.[1];
-    expect(code, toAda()[0]!.text).toMatch(/^\d{6}$/);
+    const notice = await waitFor(
+      'the check-in notice to Ada',
+      () => Promise.resolve(toAda()[0]),
+      20_000,
+    );
+    const code = /Your pickup code: (\d{6})/.exec(notice.text)?.[1];
+    expect(code, notice.text).toMatch(/^\d{6}$/);
 
     // 4. Typed on the door keypad (the Room page's simulated reader) it opens the door, once.
     const press = async (keys: string) => {
@@ -141,9 +138,9 @@ describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)"
     await result.filter({ hasText: 'Granted' }).waitFor();
     await press(`${code!}#`);
     await result.filter({ hasText: 'Denied: pickup_code_used' }).waitFor();
-    const events = (await (
-      await api(url, '/api/events?type=access&limit=10', { cookie: admin })
-    ).json()) as { items: { decision?: string; reason?: string }[] };
+    const events = await expectJson<{ items: { decision?: string; reason?: string }[] }>(
+      api(url, '/api/events?type=access&limit=10', { cookie: admin }),
+    );
     expect(events.items.map((e) => `${e.decision}:${e.reason}`)).toEqual([
       'denied:pickup_code_used',
       'granted:pickup_code',
