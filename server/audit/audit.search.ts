@@ -63,49 +63,24 @@ import { FLAG_KINDS, type FlagStatus, type StoredFlagKind } from '../flags/flag.
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { containsPattern } from '../http/like.ts';
 import { normalizeTracking } from '../packages/index.ts';
+import {
+  ALARM_EVENT_TYPES,
+  EVENT_TYPES,
+  type AuditPage as WireAuditPage,
+  type AuditRow as WireAuditRow,
+} from './audit.api.ts';
 
-/** Every event type the door side and the parcel room write (checked against the union below). */
-export const EVENT_TYPES = [
-  'access',
-  'door_unlocked',
-  'door_relocked',
-  'door_opened',
-  'door_closed',
-  'no_entry',
-  'rex',
-  'forced_open',
-  'held_open_warning',
-  'held_open',
-  'alarm_cleared',
-  'offline',
-  'online',
-  'tamper',
-  'keypad_lockout',
-  'strike_fault',
-  'reader_error',
-  'package_checked_in',
-  'package_picked_up',
-  'package_returned',
-  'wrong_pickup',
-  'parcel_seen_taken',
-  'notice_held',
-] as const satisfies readonly AccessEventType[];
-
-// A new event type added to access/ without being listed here fails to compile.
+// The lists live in the wire file (the console's filters use them); each listed type must be
+// one access/ writes, and a new event type added to access/ without being listed fails to compile.
+const _listedAreEventTypes = EVENT_TYPES satisfies readonly AccessEventType[];
+const _alarmsAreEventTypes = ALARM_EVENT_TYPES satisfies readonly AccessEventType[];
+void _listedAreEventTypes;
+void _alarmsAreEventTypes;
 type UnlistedEventType = Exclude<AccessEventType, (typeof EVENT_TYPES)[number]>;
 const _everyTypeListed: [UnlistedEventType] extends [never] ? true : UnlistedEventType = true;
 void _everyTypeListed;
 
-/** The door alarms among the event types: what the console's "alarms" shortcut asks for. */
-export const ALARM_EVENT_TYPES = [
-  'forced_open',
-  'held_open',
-  'offline',
-  'tamper',
-  'keypad_lockout',
-  'strike_fault',
-  'reader_error',
-] as const satisfies readonly AccessEventType[];
+export { ALARM_EVENT_TYPES, EVENT_TYPES };
 
 export const MAX_SEARCH_LIMIT = 500;
 
@@ -136,37 +111,12 @@ export interface AuditSearchQuery extends AuditFilters {
   cursor?: AuditCursor | undefined;
 }
 
-/** One row of the timeline, an access event or a flag. */
-export interface AuditRow {
-  id: string;
-  at: string;
-  source: 'event' | 'flag';
-  /** The event type, or the flag's kind. */
-  type: string;
-  doorId?: string;
-  cameraId?: string;
-  decision?: 'granted' | 'denied';
-  reason?: string;
-  /** Whose event it is (a flag: the holder of the credential that opened the door). */
-  resident?: { id: string; name: string; unit: string };
-  staffId?: string;
-  credentialId?: string;
-  carrierCodeId?: string;
-  /** The carrier of the parcel or of the carrier code. */
-  carrier?: string;
-  packageId?: string;
-  trackingNumber?: string;
-  /** The unit the parcel is for (a wrong pickup: not the taker's unit). */
-  packageUnit?: string;
+/** One row of the timeline, an access event or a flag (the wire shape, its flag narrowed). */
+export interface AuditRow extends WireAuditRow {
   flag?: { kind: FlagKind; status: FlagStatus; severity: FlagSeverity };
-  clipUrl?: string;
-  snapshotUrl?: string;
 }
 
-export interface AuditPage {
-  items: AuditRow[];
-  nextCursor?: string;
-}
+export type AuditPage = WireAuditPage<AuditRow>;
 
 /** A query about to run, for benchmarks and EXPLAIN: its role, SQL and parameters. */
 export interface ObservedQuery {
@@ -365,7 +315,8 @@ const flagColumns = {
   snapshotPath: visionFlags.snapshotPath,
 };
 
-interface EventHit {
+/** An access event as its audit row is built from it (a whole `access_events` row fits). */
+export interface EventHit {
   source: 'event';
   id: string;
   at: Date;
@@ -380,7 +331,8 @@ interface EventHit {
   carrierCodeId: string | null;
   packageId: string | null;
 }
-interface FlagHit {
+/** A vision flag as its audit row is built from it (a whole `vision_flags` row fits). */
+export interface FlagHit {
   source: 'flag';
   id: string;
   at: Date;
@@ -392,7 +344,8 @@ interface FlagHit {
   credentialId: string | null;
   snapshotPath: string | null;
 }
-type Hit = EventHit | FlagHit;
+export type AuditHit = EventHit | FlagHit;
+type Hit = AuditHit;
 
 /** Newest first, then the larger id first: the order of the (at desc, id desc) indexes. */
 export function newestFirst(a: { at: Date; id: string }, b: { at: Date; id: string }): number {
@@ -426,19 +379,143 @@ function after(at: AnyColumn, idCol: AnyColumn, c: AuditCursor): SQL {
   return and(lte(at, c.at), or(lt(at, c.at), lt(idCol, c.id)))!;
 }
 
-export function createAuditSearch(deps: AuditSearchDeps): AuditSearch {
-  const { db, siteId } = deps;
-
-  const run = async <T>(
+/** Runs a query, first showing it to `observe` (when there is one). */
+function observed(observe: AuditSearchDeps['observe']) {
+  return async <T>(
     label: string,
     query: { toSQL(): { sql: string; params: unknown[] } } & PromiseLike<T>,
   ): Promise<T> => {
-    if (deps.observe) {
+    if (observe) {
       const { sql, params } = query.toSQL();
-      deps.observe({ label, sql, params });
+      observe({ label, sql, params });
     }
     return await query;
   };
+}
+
+/**
+ * A page's rows as people read them: names, units, tracking numbers and carriers, in a few
+ * primary-key lookups. The audit search builds its pages with it, and a case its timeline, so a
+ * row reads the same in both.
+ */
+export async function describeHits(
+  deps: Pick<AuditSearchDeps, 'db' | 'clipLinks' | 'observe'>,
+  page: readonly AuditHit[],
+): Promise<AuditRow[]> {
+  const { db } = deps;
+  const run = observed(deps.observe);
+  const events = page.filter((h): h is EventHit => h.source === 'event');
+  const flags = page.filter((h): h is FlagHit => h.source === 'flag');
+
+  const flagCredentials = uniq(flags.map((f) => f.credentialId));
+  const holderRows =
+    flagCredentials.length === 0
+      ? []
+      : await run(
+          'page credentials',
+          db
+            .select({ id: credentials.id, residentId: credentials.residentId })
+            .from(credentials)
+            .where(inArray(credentials.id, flagCredentials)),
+        );
+  const holderOf = new Map(holderRows.map((r) => [r.id, r.residentId]));
+
+  const residentIds = uniq([
+    ...events.map((e) => e.residentId),
+    ...flags.map((f) => (f.credentialId ? (holderOf.get(f.credentialId) ?? null) : null)),
+  ]);
+  const packageIds = uniq(events.map((e) => e.packageId));
+  const codeIds = uniq(events.map((e) => e.carrierCodeId));
+  const [residentRows, packageRows, codeRows] = await Promise.all([
+    residentIds.length === 0
+      ? []
+      : run(
+          'page residents',
+          db
+            .select({ id: residents.id, name: residents.name, unit: units.label })
+            .from(residents)
+            .innerJoin(units, eq(units.id, residents.unitId))
+            .where(inArray(residents.id, residentIds)),
+        ),
+    packageIds.length === 0
+      ? []
+      : run(
+          'page packages',
+          db
+            .select({
+              id: packages.id,
+              trackingNumber: packages.trackingNumber,
+              carrier: packages.carrier,
+              unit: units.label,
+            })
+            .from(packages)
+            .innerJoin(units, eq(units.id, packages.unitId))
+            .where(inArray(packages.id, packageIds)),
+        ),
+    codeIds.length === 0
+      ? []
+      : run(
+          'page carrier codes',
+          db
+            .select({ id: carrierCodes.id, carrier: carrierCodes.carrier })
+            .from(carrierCodes)
+            .where(inArray(carrierCodes.id, codeIds)),
+        ),
+  ]);
+  const residentById = new Map(residentRows.map((r) => [r.id, r]));
+  const packageById = new Map(packageRows.map((p) => [p.id, p]));
+  const carrierOfCode = new Map(codeRows.map((c) => [c.id, c.carrier]));
+  const residentView = (rid: string | null | undefined) => {
+    const r = rid ? residentById.get(rid) : undefined;
+    return r ? { resident: { id: r.id, name: r.name, unit: r.unit } } : {};
+  };
+
+  return page.map((h): AuditRow => {
+    if (h.source === 'flag') {
+      const base = `/api/flags/${encodeURIComponent(h.id)}`;
+      return {
+        id: h.id,
+        at: h.at.toISOString(),
+        source: 'flag',
+        type: h.kind,
+        ...(h.doorId ? { doorId: h.doorId } : {}),
+        cameraId: h.cameraId,
+        ...residentView(h.credentialId ? holderOf.get(h.credentialId) : null),
+        ...(h.credentialId ? { credentialId: h.credentialId } : {}),
+        flag: { kind: h.kind, status: h.status, severity: h.severity },
+        clipUrl: `${base}/clip`,
+        ...(h.snapshotPath ? { snapshotUrl: `${base}/snapshot` } : {}),
+      };
+    }
+    const parcel = h.packageId ? packageById.get(h.packageId) : undefined;
+    const carrier =
+      parcel?.carrier ?? (h.carrierCodeId ? carrierOfCode.get(h.carrierCodeId) : undefined);
+    const links = deps.clipLinks?.(h);
+    return {
+      id: h.id,
+      at: h.at.toISOString(),
+      source: 'event',
+      type: h.type,
+      ...(h.doorId ? { doorId: h.doorId } : {}),
+      ...(h.cameraId ? { cameraId: h.cameraId } : {}),
+      ...(h.decision ? { decision: h.decision } : {}),
+      ...(h.reason ? { reason: h.reason } : {}),
+      ...residentView(h.residentId),
+      ...(h.staffId ? { staffId: h.staffId } : {}),
+      ...(h.credentialId ? { credentialId: h.credentialId } : {}),
+      ...(h.carrierCodeId ? { carrierCodeId: h.carrierCodeId } : {}),
+      ...(carrier ? { carrier } : {}),
+      ...(h.packageId ? { packageId: h.packageId } : {}),
+      ...(parcel ? { trackingNumber: parcel.trackingNumber, packageUnit: parcel.unit } : {}),
+      ...(links ? { clipUrl: links.clipUrl, snapshotUrl: links.snapshotUrl } : {}),
+    };
+  });
+}
+
+export function createAuditSearch(deps: AuditSearchDeps): AuditSearch {
+  const { db, siteId } = deps;
+
+  const run = observed(deps.observe);
 
   /** Doors each camera watches, from the site file. */
   const doorsOf = (cameraId: string): string[] =>
@@ -773,121 +850,11 @@ export function createAuditSearch(deps: AuditSearchDeps): AuditSearch {
     const merged = mergeNewestFirst<Hit>([eventHits, flagHits], want);
     const page = merged.slice(0, limit);
     const last = page[page.length - 1];
-    const items = await describe(page);
+    const items = await describeHits(deps, page);
     return {
       items,
       ...(merged.length > limit && last ? { nextCursor: encodeCursor(last) } : {}),
     };
-  }
-
-  /** Names, units, tracking numbers and carriers of a page, in a few primary-key lookups. */
-  async function describe(page: readonly Hit[]): Promise<AuditRow[]> {
-    const events = page.filter((h): h is EventHit => h.source === 'event');
-    const flags = page.filter((h): h is FlagHit => h.source === 'flag');
-
-    const flagCredentials = uniq(flags.map((f) => f.credentialId));
-    const holderRows =
-      flagCredentials.length === 0
-        ? []
-        : await run(
-            'page credentials',
-            db
-              .select({ id: credentials.id, residentId: credentials.residentId })
-              .from(credentials)
-              .where(inArray(credentials.id, flagCredentials)),
-          );
-    const holderOf = new Map(holderRows.map((r) => [r.id, r.residentId]));
-
-    const residentIds = uniq([
-      ...events.map((e) => e.residentId),
-      ...flags.map((f) => (f.credentialId ? (holderOf.get(f.credentialId) ?? null) : null)),
-    ]);
-    const packageIds = uniq(events.map((e) => e.packageId));
-    const codeIds = uniq(events.map((e) => e.carrierCodeId));
-    const [residentRows, packageRows, codeRows] = await Promise.all([
-      residentIds.length === 0
-        ? []
-        : run(
-            'page residents',
-            db
-              .select({ id: residents.id, name: residents.name, unit: units.label })
-              .from(residents)
-              .innerJoin(units, eq(units.id, residents.unitId))
-              .where(inArray(residents.id, residentIds)),
-          ),
-      packageIds.length === 0
-        ? []
-        : run(
-            'page packages',
-            db
-              .select({
-                id: packages.id,
-                trackingNumber: packages.trackingNumber,
-                carrier: packages.carrier,
-                unit: units.label,
-              })
-              .from(packages)
-              .innerJoin(units, eq(units.id, packages.unitId))
-              .where(inArray(packages.id, packageIds)),
-          ),
-      codeIds.length === 0
-        ? []
-        : run(
-            'page carrier codes',
-            db
-              .select({ id: carrierCodes.id, carrier: carrierCodes.carrier })
-              .from(carrierCodes)
-              .where(inArray(carrierCodes.id, codeIds)),
-          ),
-    ]);
-    const residentById = new Map(residentRows.map((r) => [r.id, r]));
-    const packageById = new Map(packageRows.map((p) => [p.id, p]));
-    const carrierOfCode = new Map(codeRows.map((c) => [c.id, c.carrier]));
-    const residentView = (rid: string | null | undefined) => {
-      const r = rid ? residentById.get(rid) : undefined;
-      return r ? { resident: { id: r.id, name: r.name, unit: r.unit } } : {};
-    };
-
-    return page.map((h): AuditRow => {
-      if (h.source === 'flag') {
-        const base = `/api/flags/${encodeURIComponent(h.id)}`;
-        return {
-          id: h.id,
-          at: h.at.toISOString(),
-          source: 'flag',
-          type: h.kind,
-          ...(h.doorId ? { doorId: h.doorId } : {}),
-          cameraId: h.cameraId,
-          ...residentView(h.credentialId ? holderOf.get(h.credentialId) : null),
-          ...(h.credentialId ? { credentialId: h.credentialId } : {}),
-          flag: { kind: h.kind, status: h.status, severity: h.severity },
-          clipUrl: `${base}/clip`,
-          ...(h.snapshotPath ? { snapshotUrl: `${base}/snapshot` } : {}),
-        };
-      }
-      const parcel = h.packageId ? packageById.get(h.packageId) : undefined;
-      const carrier =
-        parcel?.carrier ?? (h.carrierCodeId ? carrierOfCode.get(h.carrierCodeId) : undefined);
-      const links = deps.clipLinks?.(h);
-      return {
-        id: h.id,
-        at: h.at.toISOString(),
-        source: 'event',
-        type: h.type,
-        ...(h.doorId ? { doorId: h.doorId } : {}),
-        ...(h.cameraId ? { cameraId: h.cameraId } : {}),
-        ...(h.decision ? { decision: h.decision } : {}),
-        ...(h.reason ? { reason: h.reason } : {}),
-        ...residentView(h.residentId),
-        ...(h.staffId ? { staffId: h.staffId } : {}),
-        ...(h.credentialId ? { credentialId: h.credentialId } : {}),
-        ...(h.carrierCodeId ? { carrierCodeId: h.carrierCodeId } : {}),
-        ...(carrier ? { carrier } : {}),
-        ...(h.packageId ? { packageId: h.packageId } : {}),
-        ...(parcel ? { trackingNumber: parcel.trackingNumber, packageUnit: parcel.unit } : {}),
-        ...(links ? { clipUrl: links.clipUrl, snapshotUrl: links.snapshotUrl } : {}),
-      };
-    });
   }
 
   return { search };

@@ -50,6 +50,10 @@ import {
 import type { Detector, Frame } from '../../vision/vision.ports.ts';
 import type { AnalyticsConfig, CameraConfig, SiteConfig } from '../config/site.schema.ts';
 import type { Logger } from '../log/logger.ts';
+import type {
+  AnalyticsHealth as WireAnalyticsHealth,
+  CameraAnalyticsHealth as WireCameraAnalyticsHealth,
+} from './analytics.api.ts';
 import type { CameraDirectory, CameraInput } from './camera.types.ts';
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -70,45 +74,9 @@ export function analyticsRequest(model: string | undefined): AnalyticsRequest {
   return model ? { state: 'on', model } : { state: 'off', reason: NO_MODEL_REASON };
 }
 
-/** One camera's analytics as `/api/health` shows them. */
-export interface CameraAnalyticsHealth {
-  cameraId: string;
-  /** Where its pictures stand: not connected yet, opening, flowing, waiting to retry, over. */
-  stream: FrameStreamState;
-  /** Why the stream is not flowing (the camera's or ffmpeg's words), else null. */
-  reason: string | null;
-  pipeline: PipelineState;
-  rules: string[];
-  /** Rules that are off for this camera and why (no door zone, no doorId…). */
-  notes: string[];
-  restarts: number;
-  /** Frames analysed per second over the last 10 s (null until measurable). */
-  fps: number | null;
-  detectFps: number | null;
-  framesIn: number;
-  detectorRuns: number;
-  /** Frames the motion gate let through without the detector (nothing moving, nobody tracked). */
-  gatedFrames: number;
-  /** Frames thrown away because the detector was behind. */
-  framesDropped: number;
-  detectorMsMean: number | null;
-  lagMs: number | null;
-  flags: number;
-  lastProblem: string | null;
-}
-
-export type AnalyticsHealth =
-  | { state: 'off'; reason: string }
-  | {
-      state: 'on';
-      /** The model file's name (not its path: health is public). */
-      model: string;
-      /** Cameras being analysed. */
-      cameras: number;
-      cameraStats: CameraAnalyticsHealth[];
-      /** Cameras of the site left out, and why. */
-      skipped: { cameraId: string; reason: string }[];
-    };
+/** One camera's analytics as `/api/health` shows them (the wire shape, its states narrowed). */
+export type CameraAnalyticsHealth = WireCameraAnalyticsHealth<FrameStreamState, PipelineState>;
+export type AnalyticsHealth = WireAnalyticsHealth<CameraAnalyticsHealth>;
 
 // ---------------------------------------------------------------------------------------------
 // Site settings → rule settings

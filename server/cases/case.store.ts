@@ -25,72 +25,18 @@ import {
   DEFAULT_CLIP_BEFORE_MS,
 } from '../cameras/clip.service.ts';
 import type { SiteConfig } from '../config/index.ts';
-import {
-  refKey,
-  type CaseEntry,
-  type CaseItemKind,
-  type CaseTimeline,
-  type EntrySource,
-} from './case.timeline.ts';
+import { refKey, type CaseItemKind, type CaseTimeline, type EntrySource } from './case.timeline.ts';
+import type {
+  CaseDetail,
+  CaseExportView,
+  CaseItemView,
+  CaseStatus,
+  CaseSummary,
+  ExportStatus,
+} from './case.api.ts';
 import type { MediaWindow } from './evidence.manifest.ts';
 
-export type CaseStatus = 'open' | 'closed';
-export type ExportStatus = 'building' | 'ready' | 'failed';
-
-export interface CaseSummary {
-  id: string;
-  title: string;
-  description: string;
-  status: CaseStatus;
-  createdAt: string;
-  /** A staff id, or `token:<id>` for an integration. */
-  createdBy: string;
-  /** The staff member's name (or `token:<name>`), for people. */
-  createdByName: string;
-  itemCount: number;
-  exportCount: number;
-}
-
-export interface CaseItemView {
-  id: string;
-  kind: CaseItemKind;
-  refId: string;
-  note: string;
-  addedBy: string;
-  addedByName: string;
-  addedAt: string;
-  /** The item's timeline row; null when what it names is gone. */
-  entry: CaseEntry | null;
-}
-
-export interface CaseExportView {
-  id: string;
-  createdAt: string;
-  createdBy: string;
-  createdByName?: string;
-  status: ExportStatus;
-  bytes?: number;
-  sha256?: string;
-  manifestSha256?: string;
-  keyId?: string;
-  error?: string;
-  downloadUrl?: string;
-}
-
-export interface CaseDetail {
-  id: string;
-  title: string;
-  description: string;
-  status: CaseStatus;
-  createdAt: string;
-  createdBy: string;
-  createdByName: string;
-  updatedAt: string;
-  closedAt?: string;
-  closedBy?: string;
-  items: CaseItemView[];
-  exports: CaseExportView[];
-}
+export type { CaseDetail, CaseExportView, CaseItemView, CaseStatus, CaseSummary, ExportStatus };
 
 export type ExportRow = typeof caseExports.$inferSelect;
 

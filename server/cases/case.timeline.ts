@@ -9,29 +9,24 @@
  * the camera seeing it taken) is in `custody`, for the evidence package.
  */
 import { and, asc, eq, inArray } from 'drizzle-orm';
+import { accessEvents, packages, units, visionFlags, type Db } from '../../db/index.ts';
 import {
-  accessEvents,
-  carrierCodes,
-  credentials,
-  packages,
-  residents,
-  units,
-  visionFlags,
-  type Db,
-} from '../../db/index.ts';
-import { ALARM_EVENT_TYPES, type AuditRow } from '../audit/audit.search.ts';
+  ALARM_EVENT_TYPES,
+  describeHits,
+  type AuditHit,
+  type AuditRow,
+} from '../audit/audit.search.ts';
 import type { ClipLinker } from '../cameras/clip.service.ts';
 import type { SiteConfig } from '../config/index.ts';
+import { CASE_ITEM_KINDS, type CaseEntry as WireCaseEntry, type CaseItemKind } from './case.api.ts';
 
-export const CASE_ITEM_KINDS = ['event', 'flag', 'package', 'alarm'] as const;
-export type CaseItemKind = (typeof CASE_ITEM_KINDS)[number];
+export { CASE_ITEM_KINDS, type CaseItemKind };
 
 const ALARM_TYPES: ReadonlySet<string> = new Set(ALARM_EVENT_TYPES);
 
-/** A timeline row with words for people and the door's name. */
-export interface CaseEntry extends AuditRow {
-  summary: string;
-  doorName?: string;
+/** A timeline row with words for people and the door's name (the wire shape, its flag narrowed). */
+export interface CaseEntry extends WireCaseEntry {
+  flag?: AuditRow['flag'];
 }
 
 export interface TimelineRef {
@@ -93,100 +88,17 @@ export function createCaseTimeline(deps: {
   const { db, siteId } = deps;
   const doorNames = new Map(deps.site.doors.map((d) => [d.id, d.name]));
 
+  /** The audit search's rows for these events and flags, with door names and summaries. */
   async function describe(events: readonly EventRow[], flags: readonly FlagRow[]) {
-    const flagCreds = uniq(flags.map((f) => f.credentialId));
-    const holders =
-      flagCreds.length === 0
-        ? []
-        : await db
-            .select({ id: credentials.id, residentId: credentials.residentId })
-            .from(credentials)
-            .where(inArray(credentials.id, flagCreds));
-    const holderOf = new Map(holders.map((h) => [h.id, h.residentId]));
-    const residentIds = uniq([
-      ...events.map((e) => e.residentId),
-      ...flags.map((f) => (f.credentialId ? holderOf.get(f.credentialId) : null)),
-    ]);
-    const packageIds = uniq(events.map((e) => e.packageId));
-    const codeIds = uniq(events.map((e) => e.carrierCodeId));
-    const [people, parcels, codes] = await Promise.all([
-      residentIds.length === 0
-        ? []
-        : db
-            .select({ id: residents.id, name: residents.name, unit: units.label })
-            .from(residents)
-            .innerJoin(units, eq(units.id, residents.unitId))
-            .where(inArray(residents.id, residentIds)),
-      packageIds.length === 0
-        ? []
-        : db
-            .select({
-              id: packages.id,
-              trackingNumber: packages.trackingNumber,
-              carrier: packages.carrier,
-              unit: units.label,
-            })
-            .from(packages)
-            .innerJoin(units, eq(units.id, packages.unitId))
-            .where(inArray(packages.id, packageIds)),
-      codeIds.length === 0
-        ? []
-        : db
-            .select({ id: carrierCodes.id, carrier: carrierCodes.carrier })
-            .from(carrierCodes)
-            .where(inArray(carrierCodes.id, codeIds)),
-    ]);
-    const person = new Map(people.map((p) => [p.id, p]));
-    const parcel = new Map(parcels.map((p) => [p.id, p]));
-    const carrierOf = new Map(codes.map((c) => [c.id, c.carrier]));
-    const who = (rid: string | null | undefined) => {
-      const r = rid ? person.get(rid) : undefined;
-      return r ? { resident: { id: r.id, name: r.name, unit: r.unit } } : {};
-    };
-    const door = (id: string | null) =>
-      id ? { doorId: id, ...(doorNames.has(id) ? { doorName: doorNames.get(id)! } : {}) } : {};
-
+    const hits: AuditHit[] = [
+      ...events.map((e) => ({ ...e, source: 'event' as const })),
+      ...flags.map((f) => ({ ...f, source: 'flag' as const })),
+    ];
     const rows = new Map<string, CaseEntry>();
-    for (const e of events) {
-      const p = e.packageId ? parcel.get(e.packageId) : undefined;
-      const carrier = p?.carrier ?? (e.carrierCodeId ? carrierOf.get(e.carrierCodeId) : undefined);
-      const links = deps.clipLinks?.(e);
-      const row: AuditRow & { doorName?: string } = {
-        id: e.id,
-        at: e.at.toISOString(),
-        source: 'event',
-        type: e.type,
-        ...door(e.doorId),
-        ...(e.cameraId ? { cameraId: e.cameraId } : {}),
-        ...(e.decision ? { decision: e.decision } : {}),
-        ...(e.reason ? { reason: e.reason } : {}),
-        ...who(e.residentId),
-        ...(e.staffId ? { staffId: e.staffId } : {}),
-        ...(e.credentialId ? { credentialId: e.credentialId } : {}),
-        ...(e.carrierCodeId ? { carrierCodeId: e.carrierCodeId } : {}),
-        ...(carrier ? { carrier } : {}),
-        ...(e.packageId ? { packageId: e.packageId } : {}),
-        ...(p ? { trackingNumber: p.trackingNumber, packageUnit: p.unit } : {}),
-        ...(links ? { clipUrl: links.clipUrl, snapshotUrl: links.snapshotUrl } : {}),
-      };
-      rows.set(`event:${e.id}`, { ...row, summary: summarize(row) });
-    }
-    for (const f of flags) {
-      const base = `/api/flags/${encodeURIComponent(f.id)}`;
-      const row: AuditRow & { doorName?: string } = {
-        id: f.id,
-        at: f.at.toISOString(),
-        source: 'flag',
-        type: f.kind,
-        ...door(f.doorId),
-        cameraId: f.cameraId,
-        ...who(f.credentialId ? holderOf.get(f.credentialId) : null),
-        ...(f.credentialId ? { credentialId: f.credentialId } : {}),
-        flag: { kind: f.kind, status: f.status, severity: f.severity },
-        clipUrl: `${base}/clip`,
-        ...(f.snapshotPath ? { snapshotUrl: `${base}/snapshot` } : {}),
-      };
-      rows.set(`flag:${f.id}`, { ...row, summary: summarize(row) });
+    for (const r of await describeHits({ db, clipLinks: deps.clipLinks }, hits)) {
+      const doorName = r.doorId ? doorNames.get(r.doorId) : undefined;
+      const row = doorName === undefined ? r : { ...r, doorName };
+      rows.set(`${r.source}:${r.id}`, { ...row, summary: summarize(row) });
     }
     return rows;
   }

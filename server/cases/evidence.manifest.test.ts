@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
+import { strFromU8, strToU8, unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import {
   buildSignedPackage,
@@ -10,6 +10,7 @@ import {
   verifyEvidenceZip,
   type Manifest,
 } from './evidence.manifest.ts';
+import { rezip } from './evidence.tamper.ts';
 import { signingKeyFrom, type SigningKey } from './signing.key.ts';
 
 const newKey = (): SigningKey => signingKeyFrom(generateKeyPairSync('ed25519').privateKey);
@@ -32,15 +33,6 @@ function pack(key = siteKey) {
     ['report.html', strToU8('<!doctype html><title>x</title>')],
   ]);
   return buildSignedPackage(meta, files, key);
-}
-
-/** The package as an attacker re-zips it after changing what `edit` changes. */
-function rezip(zip: Uint8Array, edit: (files: Record<string, Uint8Array>) => void): Uint8Array {
-  const files = unzipSync(zip);
-  edit(files);
-  const entries: Zippable = {};
-  for (const [k, v] of Object.entries(files)) entries[k] = v;
-  return zipSync(entries);
 }
 
 const kinds = (zip: Uint8Array, trustedKeys?: string[]) =>

@@ -30,74 +30,20 @@ import {
   type VisitCheckIn,
   type VisitEvent,
 } from './visit.builder.ts';
+import type {
+  CarrierFigures,
+  CodeFigures,
+  ComplianceFigures,
+  ComplianceReport,
+  DropVisit,
+} from './compliance.api.ts';
+
+export type { CarrierFigures, CodeFigures, ComplianceFigures, ComplianceReport, DropVisit };
 
 /** A check-in without an entry binding may join its code's visit this long after it ended. */
 export const BIND_SLACK_MS = 15 * 60_000;
 
 export type VisitStatus = 'ongoing' | 'checked_in' | 'pending' | 'drop';
-
-export interface ComplianceFigures {
-  visits: number;
-  doorOpenings: number;
-  /** Parcels checked in on these visits, plus the code's check-ins that no visit took. */
-  parcels: number;
-  /** Check-ins on the code that belong to no visit (no door opening found for them). */
-  parcelsWithoutVisit: number;
-  /** Parcels on visits ÷ visits; null without visits. */
-  parcelsPerVisit: number | null;
-  /** Parcels on visits ÷ door openings; null without openings. */
-  parcelsPerOpening: number | null;
-  /** Ended visits with no check-in, past the grace period. */
-  drops: number;
-  /** Ended visits with no check-in, still within the grace period. */
-  pending: number;
-  ongoing: number;
-  /** Check-ins addressed to a unit, naming no resident. */
-  withoutRecipient: number;
-  /** …of which the unit had nobody living there at the time. */
-  unitWithoutResident: number;
-  avgTimeInRoomMs: number | null;
-  medianTimeInRoomMs: number | null;
-}
-
-export interface CodeFigures extends ComplianceFigures {
-  carrierCodeId: string;
-  carrier: string;
-}
-
-export interface CarrierFigures extends ComplianceFigures {
-  carrier: string;
-  codes: CodeFigures[];
-}
-
-export interface DropVisit {
-  /** The visit's id: its first grant (access event). */
-  visitId: string;
-  carrier: string;
-  carrierCodeId: string;
-  doorId: string;
-  doorName: string;
-  startAt: string;
-  endAt: string;
-  timeInRoomMs: number;
-  openings: number;
-  exitSeen: boolean;
-  /** The carrier_drop flag the drop watch raised, if any yet. */
-  flagId: string | null;
-  flagStatus: string | null;
-  /** The flag's clip, else the entry's clip; null when no camera watches the door. */
-  clipUrl: string | null;
-}
-
-export interface ComplianceReport {
-  from: string;
-  to: string;
-  generatedAt: string;
-  dropGraceMs: number;
-  totals: ComplianceFigures;
-  carriers: CarrierFigures[];
-  drops: DropVisit[];
-}
 
 export interface ReportRange {
   from: number;

@@ -11,7 +11,8 @@
  */
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import { visionFlags, type Db } from '../../db/index.ts';
-import type { Clock, TimerHandle } from '../../hardware/clock.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import { createRepeatingPass } from '../jobs/repeating.pass.ts';
 import { pickSiteCamera } from '../cameras/clip.service.ts';
 import type { SiteConfig } from '../config/index.ts';
 import type { FlagStore } from '../flags/flag.store.ts';
@@ -59,9 +60,6 @@ export function createDropWatch(deps: DropWatchDeps): DropWatch {
   const doors = new Map(site.doors.map((d) => [d.id, d]));
   /** Visits flagged by this run (a queued flag is not in the database yet). */
   const raisedHere = new Set<string>();
-  let timer: TimerHandle | undefined;
-  let stopped = true;
-  let running: Promise<DropPass> | undefined;
 
   const cameraOf = (doorId: string) => pickSiteCamera(site.cameras, { doorIds: [doorId] });
 
@@ -145,35 +143,21 @@ export function createDropWatch(deps: DropWatchDeps): DropWatch {
     return { raised, pending };
   };
 
-  const runOnce = (): Promise<DropPass> => {
-    running ??= pass().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = () => {
-    if (stopped) return;
-    timer = timerClock.setTimeout(() => {
-      timer = undefined;
-      runOnce()
-        .catch((err: unknown) => log.warn('carrier drop check failed; trying again', { err }))
-        .finally(schedule);
-    }, cfg.checkEveryMs);
-  };
+  const loop = createRepeatingPass({
+    clock: timerClock,
+    pass,
+    nextDelayMs: () => cfg.checkEveryMs,
+    onError: (err) => log.warn('carrier drop check failed; trying again', { err }),
+  });
 
   return {
     start() {
-      if (!cfg.dropFlags || !stopped) return;
-      stopped = false;
-      schedule();
+      if (cfg.dropFlags) loop.start();
     },
     async stop() {
-      stopped = true;
-      if (timer) timerClock.clearTimeout(timer);
-      timer = undefined;
-      await running?.catch(() => undefined);
+      loop.stop();
+      await loop.current()?.catch(() => undefined);
     },
-    runOnce,
+    runOnce: loop.runOnce,
   };
 }

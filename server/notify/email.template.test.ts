@@ -1,26 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, renderNoticeEmail } from './email.template.ts';
+import { testNotice, testParcel } from './notice.fixture.ts';
 import type { NoticeParcel, ParcelNotice } from './notify.types.ts';
 
-const parcel = (id: string, label: string, carrier = 'DHL'): NoticeParcel => ({
-  id,
-  trackingNumber: `JD0146${id}`,
-  carrier,
-  location: { kind: 'slot', label },
-});
+const parcel = (id: string, label: string, carrier = 'DHL'): NoticeParcel =>
+  testParcel({ id, trackingNumber: `JD0146${id}`, carrier, location: { kind: 'slot', label } });
 
-const notice = (over: Partial<ParcelNotice> = {}): ParcelNotice => ({
-  id: 'n1',
-  at: 0,
-  residentId: 'r1',
-  residentName: 'Ada Lovelace',
-  email: 'ada@example.org',
-  unit: '4B',
-  parcels: [parcel('1', 'Shelf B, slot B4'), parcel('2', 'Locker L3', 'UPS')],
-  pickupCode: '482913',
-  siteName: 'Maple Court',
-  ...over,
-});
+const notice = (over: Partial<ParcelNotice> = {}): ParcelNotice =>
+  testNotice({
+    parcels: [parcel('1', 'Shelf B, slot B4'), parcel('2', 'Locker L3', 'UPS')],
+    pickupCode: '482913',
+    ...over,
+  });
 
 describe('notice e-mail', () => {
   it('lists every parcel with its location, the site and the pickup code', () => {

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { testNotice } from './notice.fixture.ts';
 import type { ParcelNotice } from './notify.types.ts';
 import {
   buildWebhookPayload,
@@ -11,24 +12,11 @@ import {
 const SECRET = 'whsec_test_0123456789';
 const NOW = 1_767_268_800; // 2026-01-01T12:00:00Z in seconds
 
-const notice: ParcelNotice = {
+const notice: ParcelNotice = testNotice({
   id: 'n-42',
   at: Date.UTC(2026, 0, 1, 12, 0, 0),
-  residentId: 'r1',
-  residentName: 'Ada Lovelace',
-  email: 'ada@example.org',
-  unit: '4B',
-  parcels: [
-    {
-      id: 'p1',
-      trackingNumber: '1Z999',
-      carrier: 'UPS',
-      location: { kind: 'slot', label: 'Shelf B, slot B4' },
-    },
-  ],
   pickupCode: '482913',
-  siteName: 'Maple Court',
-};
+});
 
 describe('webhook payload', () => {
   it('carries the notice id, time, resident and parcels but not the e-mail address', () => {

@@ -1,11 +1,13 @@
 import { and, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import { packages, residents, type Db } from '../../db/index.ts';
-import type { Clock, TimerHandle } from '../../hardware/clock.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import { createRepeatingPass } from '../jobs/repeating.pass.ts';
 import type { SiteConfig } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
 import type { VacationHoldService } from '../pickup/vacation.holds.ts';
 import type { ParcelNotifier, ReminderParcel } from './parcel.notifier.ts';
 import { roomFromSite } from './slot.assigner.ts';
+import { waitingSince } from './waiting.parcels.ts';
 
 export interface ReminderRun {
   /** Parcels named in a reminder this run. */
@@ -57,10 +59,6 @@ export function createReminderJob(deps: {
   labels.set(room.oversized.id, { kind: 'oversized', label: room.oversized.label });
   labels.set(room.overflow.id, { kind: 'overflow', label: room.overflow.label });
 
-  let timer: TimerHandle | undefined;
-  let stopped = true;
-  let running: Promise<ReminderRun> | undefined;
-
   const locationOf = (locationId: string) =>
     labels.get(locationId) ?? { kind: 'overflow' as const, label: locationId };
 
@@ -108,9 +106,7 @@ export function createReminderJob(deps: {
       .from(packages)
       .where(
         and(
-          eq(packages.siteId, siteId),
-          eq(packages.status, 'checked_in'),
-          lte(packages.checkedInAt, new Date(now - everyMs)),
+          waitingSince(siteId, new Date(now - everyMs)),
           // Past the return line the desk takes over; residents are not nagged further.
           gt(packages.checkedInAt, new Date(now - returnMs)),
           or(isNull(packages.remindedAt), lte(packages.remindedAt, new Date(now - everyMs))),
@@ -164,33 +160,12 @@ export function createReminderJob(deps: {
     return { parcels: reminded.size, residents: sent, ...held };
   };
 
-  const runOnce = (): Promise<ReminderRun> => {
-    // Overlapping passes would remind twice; a second caller shares the running pass.
-    running ??= pass().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = () => {
-    if (stopped) return;
-    timer = deps.clock.setTimeout(() => {
-      runOnce()
-        .catch((err: unknown) => log.warn('reminder pass failed; next pass retries', { err }))
-        .finally(schedule);
-    }, site.notifications.reminderCheckMs);
-  };
-
-  return {
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      schedule();
-    },
-    stop() {
-      stopped = true;
-      if (timer) deps.clock.clearTimeout(timer);
-    },
-    runOnce,
-  };
+  // Overlapping passes would remind twice: the loop runs one pass at a time.
+  const { start, stop, runOnce } = createRepeatingPass({
+    clock: deps.clock,
+    pass,
+    nextDelayMs: () => site.notifications.reminderCheckMs,
+    onError: (err) => log.warn('reminder pass failed; next pass retries', { err }),
+  });
+  return { start, stop, runOnce };
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq, gt, isNull, or } from 'drizzle-orm';
+import { and, eq, gt, isNull } from 'drizzle-orm';
 import { PICKUP_CODE_LENGTH, type AccessEvent } from '../../access/index.ts';
 import { carrierCodes, newId, packages, pickupCodes, residents, type Db } from '../../db/index.ts';
 import type { Clock } from '../../hardware/clock.ts';
 import { generateCode } from '../access/site.secret.ts';
 import type { PickupNoticePart } from '../notify/notify.types.ts';
+import { waitingForResident } from '../packages/waiting.parcels.ts';
 import { qrPng } from './qr.image.ts';
 
 const DAY_MS = 86_400_000;
@@ -121,16 +122,7 @@ export function createPickupCodeService(deps: {
     const waiting = await db
       .select({ id: packages.id, checkedInAt: packages.checkedInAt })
       .from(packages)
-      .where(
-        and(
-          eq(packages.siteId, siteId),
-          eq(packages.status, 'checked_in'),
-          or(
-            eq(packages.residentId, residentId),
-            and(isNull(packages.residentId), eq(packages.unitId, r.unitId)),
-          ),
-        ),
-      );
+      .where(waitingForResident(siteId, { id: residentId, unitId: r.unitId }));
     if (waiting.length === 0) return null;
     const validUntil =
       Math.max(...waiting.map((p) => p.checkedInAt.getTime())) + deps.returnAfterDays * DAY_MS;

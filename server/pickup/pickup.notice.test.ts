@@ -3,33 +3,27 @@ import { describe, expect, it } from 'vitest';
 import type { Db } from '../../db/index.ts';
 import { manualClock } from '../../hardware/clock.ts';
 import { renderNoticeEmail } from '../notify/email.template.ts';
+import { testNotice, testParcel } from '../notify/notice.fixture.ts';
 import type { ParcelNotice } from '../notify/notify.types.ts';
 import { buildWebhookPayload } from '../notify/webhook.channel.ts';
-import { maskEmail, startOfDay } from './pickup.routes.ts';
+import { holdInstant, maskEmail } from './pickup.routes.ts';
 import { createVacationHolds, HOLD_LINK_MS } from './vacation.holds.ts';
 
 const PNG = Buffer.from('89504e470d0a1a0a', 'hex');
 
-const notice = (over: Partial<ParcelNotice> = {}): ParcelNotice => ({
-  id: 'n1',
-  at: 0,
-  residentId: 'r1',
-  residentName: 'Ada Lovelace',
-  email: 'ada@example.org',
-  unit: '4B',
-  parcels: [
-    {
-      id: 'p1',
-      trackingNumber: 'TBA1',
-      carrier: 'Amazon',
-      location: { kind: 'slot', label: 'B4' },
-    },
-  ],
-  pickup: { code: '482913', qrPng: PNG, validUntil: Date.UTC(2026, 10, 28), supersedes: true },
-  holdUrl: 'https://box.example/api/pickup/hold/abc.def',
-  siteName: 'Maple Court',
-  ...over,
-});
+const notice = (over: Partial<ParcelNotice> = {}): ParcelNotice =>
+  testNotice({
+    parcels: [
+      testParcel({
+        trackingNumber: 'TBA1',
+        carrier: 'Amazon',
+        location: { kind: 'slot', label: 'B4' },
+      }),
+    ],
+    pickup: { code: '482913', qrPng: PNG, validUntil: Date.UTC(2026, 10, 28), supersedes: true },
+    holdUrl: 'https://box.example/api/pickup/hold/abc.def',
+    ...over,
+  });
 
 describe('the pickup code in a notice', () => {
   it('shows the code large with its QR inline, says it replaces the last one, links the hold page', () => {
@@ -99,17 +93,17 @@ describe('the "pause notices" link', () => {
 
 describe('hold dates', () => {
   it('are whole days in the building’s zone, across daylight-saving changes', () => {
-    expect(new Date(startOfDay('Europe/Berlin', '2026-03-29')).toISOString()).toBe(
+    expect(new Date(holdInstant('Europe/Berlin', '2026-03-29', 'start')).toISOString()).toBe(
       '2026-03-28T23:00:00.000Z',
     );
     // "Until the 29th" pauses through the 29th: the hold ends when the 30th begins (summer time).
-    expect(new Date(startOfDay('Europe/Berlin', '2026-03-29', 1)).toISOString()).toBe(
+    expect(new Date(holdInstant('Europe/Berlin', '2026-03-29', 'end')).toISOString()).toBe(
       '2026-03-29T22:00:00.000Z',
     );
-    expect(new Date(startOfDay('America/New_York', '2026-11-01')).toISOString()).toBe(
+    expect(new Date(holdInstant('America/New_York', '2026-11-01', 'start')).toISOString()).toBe(
       '2026-11-01T04:00:00.000Z',
     );
-    expect(new Date(startOfDay('UTC', '2026-12-31', 1)).toISOString()).toBe(
+    expect(new Date(holdInstant('UTC', '2026-12-31', 'end')).toISOString()).toBe(
       '2027-01-01T00:00:00.000Z',
     );
   });

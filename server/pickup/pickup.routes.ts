@@ -20,6 +20,7 @@ import {
 import type { PickupCodeService } from './pickup.codes.ts';
 import { qrDataUrl } from './qr.image.ts';
 import { MAX_HOLD_MS, type VacationHoldService } from './vacation.holds.ts';
+import { dayEnd, dayStart } from '../time/zoned.time.ts';
 import type { SiteConfig } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -39,29 +40,14 @@ const instant = (field: string) =>
     z.iso.date({ message: `${field}: a date (YYYY-MM-DD)` }),
   ]);
 
-/** Minutes the zone is ahead of UTC at `ms`. */
-function zoneOffsetMs(timeZone: string, ms: number): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(ms);
-  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  return Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second')) - ms;
-}
-
-/** Midnight at the start of a `YYYY-MM-DD` day in the building's zone, epoch ms. */
-export function startOfDay(timeZone: string, date: string, plusDays = 0): number {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  const utc = Date.UTC(y, m - 1, d + plusDays);
-  // Twice: the offset at the guess can differ from the one at the answer across a DST change.
-  const first = utc - zoneOffsetMs(timeZone, utc);
-  return utc - zoneOffsetMs(timeZone, first);
+/**
+ * One end of a hold as an instant. A date-only value is a whole day in the building's zone, both
+ * ends inclusive: a hold starts when its first day begins and ends when its last day ends ("until
+ * the 14th" pauses through the 14th). A date-time is taken as given.
+ */
+export function holdInstant(timeZone: string, value: string, edge: 'start' | 'end'): number {
+  if (value.length !== 10) return Date.parse(value);
+  return edge === 'start' ? dayStart(timeZone, value) : dayEnd(timeZone, value);
 }
 
 /**
@@ -77,9 +63,8 @@ const holdBodyFor = (timeZone: string) =>
     })
     .transform((b) => ({
       ...b,
-      startsAt:
-        b.startsAt.length === 10 ? startOfDay(timeZone, b.startsAt) : Date.parse(b.startsAt),
-      endsAt: b.endsAt.length === 10 ? startOfDay(timeZone, b.endsAt, 1) : Date.parse(b.endsAt),
+      startsAt: holdInstant(timeZone, b.startsAt, 'start'),
+      endsAt: holdInstant(timeZone, b.endsAt, 'end'),
     }))
     .refine((b) => b.endsAt > b.startsAt, {
       message: 'endsAt: must not be before startsAt',

@@ -22,6 +22,7 @@ import {
   type ParcelSize,
   type RoomLayout,
 } from '../packages/slot.assigner.ts';
+import type { CapacityAdvice, LockerCounts } from './room.api.ts';
 
 export interface ReplayParcel {
   id: string;
@@ -128,26 +129,16 @@ export function replayOverflow(
   return result;
 }
 
-export type LockerCounts = Record<LockerSize, number>;
+export type { CapacityAdvice, LockerCounts };
 
-export interface CapacityAdvice {
-  /** The month replayed, `YYYY-MM` (site time). */
-  month: string;
-  /** Parcels in the room at some point of the month. */
-  parcels: number;
-  /** Most parcels the replay put in overflow at once that month. */
-  peakOverflow: number;
-  /** When (epoch ms → ISO) the peak was first reached; null without overflow. */
-  peakOverflowAt: string | null;
-  /** Shelf slots to add (alone) so no ordinary parcel goes to overflow. */
-  extraShelfSlots: number;
-  /** Or: ordinary lockers to add (alone), by size. */
-  extraLockers: LockerCounts;
-  /** Cold lockers to add so no perishable goes to overflow (sites with cold lockers). */
-  extraColdLockers: LockerCounts;
-  /** The advice in one line, for the console. */
-  text: string;
-}
+// The wire file spells the locker sizes out (it imports nothing): a new size must be added there.
+type SizesMatch = [keyof LockerCounts] extends [LockerSize]
+  ? [LockerSize] extends [keyof LockerCounts]
+    ? true
+    : never
+  : never;
+const _sizesMatch: SizesMatch = true;
+void _sizesMatch;
 
 const noLockers = (): LockerCounts => ({ small: 0, medium: 0, large: 0 });
 const SIZE_ORDER: readonly LockerSize[] = ['small', 'medium', 'large'];

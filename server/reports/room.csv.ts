@@ -4,17 +4,10 @@
  * one row per bar or point, so a manager can chart them again or keep them.
  */
 import { csvLine } from '../audit/csv.format.ts';
+import { ROOM_CHARTS, type RoomChart } from './room.api.ts';
 import type { RoomReportService, ReportRange } from './room.report.ts';
 
-export const ROOM_CHARTS = [
-  'parcels-per-day',
-  'parcels-per-hour',
-  'dwell',
-  'utilisation',
-  'peak-days',
-  'flags-per-week',
-] as const;
-export type RoomChart = (typeof ROOM_CHARTS)[number];
+export { ROOM_CHARTS, type RoomChart };
 
 export function isRoomChart(s: string): s is RoomChart {
   return (ROOM_CHARTS as readonly string[]).includes(s);

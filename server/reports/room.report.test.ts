@@ -14,46 +14,15 @@ import {
 } from '../../db/index.ts';
 import { manualClock } from '../../hardware/clock.ts';
 import { ApiError } from '../http/errors.ts';
-import { demoSite, parseSite, type SiteConfig } from '../config/index.ts';
 import { syncSite } from '../site.sync.ts';
 import { roomChartCsv } from './room.csv.ts';
+import { smallRoomSite } from './room.fixture.ts';
 import {
   createRoomReport,
   peakDaysOf,
   resolveRange,
   type RoomReportService,
 } from './room.report.ts';
-
-/** The demo room in New York, with 2 slots, a small locker, a cold locker and the two areas. */
-function smallRoomSite(timezone = 'America/New_York'): SiteConfig {
-  const raw = demoSite() as Record<string, unknown> & { site: Record<string, unknown> };
-  return parseSite(
-    {
-      ...raw,
-      site: { ...raw.site, timezone },
-      cameras: [],
-      storage: {
-        shelves: [
-          {
-            id: 'shelf-a',
-            label: 'Shelf A',
-            slots: [
-              { id: 's1', label: 'A1' },
-              { id: 's2', label: 'A2' },
-            ],
-          },
-        ],
-        lockers: [
-          { id: 'l1', label: 'Locker 1', size: 'small' },
-          { id: 'c1', label: 'Cold 1', size: 'medium', refrigerated: true },
-        ],
-        oversized: { id: 'oversized', label: 'Oversized area' },
-        overflow: { id: 'overflow', label: 'Overflow' },
-      },
-    },
-    'test',
-  );
-}
 
 const Z = (iso: string) => new Date(iso);
 const MIN = 60_000;

@@ -28,7 +28,24 @@ import type { Clock } from '../../hardware/clock.ts';
 import type { SiteConfig } from '../config/index.ts';
 import { ApiError } from '../http/errors.ts';
 import { roomFromSite, type AssignerOptions } from '../packages/slot.assigner.ts';
-import { adviseCapacity, type CapacityAdvice } from './capacity.advice.ts';
+import { adviseCapacity } from './capacity.advice.ts';
+import {
+  FLAG_KINDS,
+  MAX_RANGE_DAYS,
+  STORAGE_KINDS,
+  type Capacity,
+  type CapacityAdvice,
+  type DayCount,
+  type Dwell,
+  type FlagKind,
+  type FlagWeek,
+  type HourCount,
+  type ParcelFigures,
+  type PeakDay,
+  type RoomReport,
+  type StorageKind,
+  type UtilisationDay,
+} from './room.api.ts';
 import {
   addDays,
   dayStart,
@@ -39,16 +56,25 @@ import {
   monthOf,
   weekOf,
   type Day,
-} from './zoned.time.ts';
+} from '../time/zoned.time.ts';
 
-export const MAX_RANGE_DAYS = 400;
 export const DEFAULT_RANGE_DAYS = 30;
 /** Peak days listed at most. */
 export const PEAK_DAYS = 7;
-export const FLAG_KINDS = ['loitering', 'multi_package_grab', 'tailgating'] as const;
-export type FlagKind = (typeof FLAG_KINDS)[number];
-export const STORAGE_KINDS = ['shelf', 'locker', 'oversized', 'overflow'] as const;
-export type StorageKind = (typeof STORAGE_KINDS)[number];
+export { FLAG_KINDS, MAX_RANGE_DAYS, STORAGE_KINDS };
+export type {
+  Capacity,
+  DayCount,
+  Dwell,
+  FlagKind,
+  FlagWeek,
+  HourCount,
+  ParcelFigures,
+  PeakDay,
+  RoomReport,
+  StorageKind,
+  UtilisationDay,
+};
 
 export interface ReportRange {
   from: Day;
@@ -86,72 +112,6 @@ export function resolveRange(
       'from',
     );
   return { from, to };
-}
-
-export interface DayCount {
-  day: Day;
-  count: number;
-}
-
-export interface HourCount {
-  hour: number;
-  count: number;
-}
-
-export interface Dwell {
-  medianMs: number | null;
-  p90Ms: number | null;
-  /** Parcels picked up that the figures are over. */
-  count: number;
-}
-
-export type UtilisationDay = { day: Day } & Record<StorageKind, number>;
-
-export interface Capacity {
-  /** Shelf slots and lockers (cold ones included) of the site file; the areas have no limit. */
-  shelf: number;
-  locker: number;
-  /** Of the lockers, the refrigerated ones. */
-  coldLockers: number;
-  oversized: null;
-  overflow: null;
-}
-
-export interface PeakDay extends DayCount {
-  /** Parcels above the median day. */
-  aboveMedian: number;
-  /** Times the median day; null when the median day had no parcels. */
-  timesMedian: number | null;
-}
-
-export interface FlagWeek {
-  /** Monday of the week, site time. */
-  week: Day;
-  kind: FlagKind;
-  count: number;
-}
-
-export interface ParcelFigures {
-  parcels: number;
-  parcelsPerDay: DayCount[];
-  parcelsPerHour: HourCount[];
-  sameDayPickups: number;
-  /** Share of the range's parcels picked up the day they came; null without parcels. */
-  sameDayPickupRate: number | null;
-  medianDay: number;
-  peakDays: PeakDay[];
-}
-
-export interface RoomReport extends ParcelFigures {
-  timezone: string;
-  from: Day;
-  to: Day;
-  days: number;
-  dwell: Dwell;
-  capacity: Capacity;
-  utilisation: UtilisationDay[];
-  flagsPerWeek: FlagWeek[];
-  capacityAdvice: CapacityAdvice;
 }
 
 export interface RoomReportService {

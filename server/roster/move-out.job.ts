@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, lte } from 'drizzle-orm';
 import { residents, type Db } from '../../db/index.ts';
-import type { Clock, TimerHandle } from '../../hardware/clock.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import { createRepeatingPass } from '../jobs/repeating.pass.ts';
 import type { Logger } from '../log/logger.ts';
 import { carryOutMoveOuts } from './roster.import.ts';
 
@@ -31,9 +32,6 @@ export function createMoveOutJob(deps: {
 }): MoveOutJob {
   const { db, siteId } = deps;
   const maxMs = deps.maxIntervalMs ?? 60_000;
-  let timer: TimerHandle | undefined;
-  let stopped = true;
-  let running: ReturnType<MoveOutJob['runOnce']> | undefined;
 
   const pass: MoveOutJob['runOnce'] = async () => {
     const now = new Date(deps.domainClock.now());
@@ -61,13 +59,6 @@ export function createMoveOutJob(deps: {
     return { movedOut: due.length, ...done };
   };
 
-  const runOnce = () => {
-    running ??= pass().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
   const nextDelay = async (): Promise<number> => {
     const now = deps.domainClock.now();
     const [next] = await db
@@ -86,29 +77,12 @@ export function createMoveOutJob(deps: {
     return Math.max(1_000, Math.min(maxMs, wait));
   };
 
-  const schedule = (ms: number) => {
-    if (stopped) return;
-    timer = deps.clock.setTimeout(() => {
-      timer = undefined;
-      void runOnce()
-        .catch((err: unknown) => deps.log.warn('move-out pass failed; retrying', { err }))
-        .then(() => nextDelay())
-        .catch(() => maxMs)
-        .then(schedule);
-    }, ms);
-  };
-
-  return {
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      schedule(1_000);
-    },
-    stop() {
-      stopped = true;
-      if (timer) deps.clock.clearTimeout(timer);
-      timer = undefined;
-    },
-    runOnce,
-  };
+  const { start, stop, runOnce } = createRepeatingPass({
+    clock: deps.clock,
+    pass,
+    nextDelayMs: () => nextDelay().catch(() => maxMs),
+    firstDelayMs: 1_000,
+    onError: (err) => deps.log.warn('move-out pass failed; retrying', { err }),
+  });
+  return { start, stop, runOnce };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRosterCsv, parseRosterDate, RosterFileError, zonedDayStart } from './roster.csv.ts';
+import { parseRosterCsv, parseRosterDate, RosterFileError } from './roster.csv.ts';
 
 const UTC = { timeZone: 'UTC' };
 
@@ -113,7 +113,14 @@ describe('roster dates', () => {
     expect(parseRosterDate('2026-03-08', 'America/Chicago', 'end')).toEqual(
       new Date('2026-03-09T05:00:00Z'),
     );
-    expect(zonedDayStart(2026, 7, 1, 'Europe/Berlin')).toBe(Date.parse('2026-06-30T22:00:00Z'));
+    expect(parseRosterDate('2026-07-01', 'Europe/Berlin', 'start')).toEqual(
+      new Date('2026-06-30T22:00:00Z'),
+    );
+    // Santiago skips midnight (24:00 Saturday is 01:00 Sunday): the day starts at 01:00 -03, not
+    // at 23:00 the evening before.
+    expect(parseRosterDate('2026-09-06', 'America/Santiago', 'start')).toEqual(
+      new Date('2026-09-06T04:00:00Z'),
+    );
   });
 
   it('takes a full ISO time with its zone as written and refuses anything else', () => {

@@ -18,17 +18,11 @@
  * good rows still import.
  */
 import { parse } from 'csv-parse/sync';
+import { dayEnd, dayStart, isDay } from '../time/zoned.time.ts';
 
-export const ROSTER_COLUMNS = [
-  'unit',
-  'name',
-  'email',
-  'phone',
-  'external_id',
-  'move_in',
-  'move_out',
-] as const;
-export type RosterColumn = (typeof ROSTER_COLUMNS)[number];
+import { ROSTER_COLUMNS, type RosterColumn } from './roster.api.ts';
+
+export { ROSTER_COLUMNS, type RosterColumn };
 
 /** One roster line as the planner takes it (CSV row or PMS change). */
 export interface RosterEntry {
@@ -71,49 +65,8 @@ export const MAX_ROSTER_ROWS = 20_000;
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE = /^\+?[0-9 ()-]{5,32}$/;
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
-/** Building a formatter costs far more than using one: a roster has hundreds of dates. */
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-/** Offset of `timeZone` from UTC at `utcMs`, in ms (positive east of Greenwich). */
-function zoneOffsetMs(utcMs: number, timeZone: string): number {
-  let format = formatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, format);
-  }
-  const parts = format.formatToParts(new Date(utcMs));
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const asUtc = Date.UTC(
-    get('year'),
-    get('month') - 1,
-    get('day'),
-    get('hour'),
-    get('minute'),
-    get('second'),
-  );
-  return asUtc - Math.floor(utcMs / 1000) * 1000;
-}
-
-/** Midnight starting the calendar day y-m-d in `timeZone`, as epoch ms (DST-safe). */
-export function zonedDayStart(y: number, m: number, d: number, timeZone: string): number {
-  const guess = Date.UTC(y, m - 1, d);
-  let at = guess - zoneOffsetMs(guess, timeZone);
-  // Twice: the first guess may sit on the other side of a DST change.
-  at = guess - zoneOffsetMs(at, timeZone);
-  return at;
-}
 
 /**
  * A roster date: `YYYY-MM-DD` is a calendar day in the site's time zone, taken as its start
@@ -125,18 +78,11 @@ export function parseRosterDate(
   timeZone: string,
   edge: 'start' | 'end',
 ): Date | string {
-  const day = DATE_ONLY.exec(raw);
-  if (day) {
-    const [y, m, d] = [Number(day[1]), Number(day[2]), Number(day[3])];
-    const probe = new Date(Date.UTC(y, m - 1, d));
-    if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== m - 1 || probe.getUTCDate() !== d)
-      return `'${raw}' is not a calendar date`;
+  if (DATE_ONLY.test(raw)) {
+    if (!isDay(raw)) return `'${raw}' is not a calendar date`;
+    const y = Number(raw.slice(0, 4));
     if (y < 1900 || y > 2200) return `'${raw}' is out of range (years 1900-2200)`;
-    if (edge === 'start') return new Date(zonedDayStart(y, m, d, timeZone));
-    const next = new Date(Date.UTC(y, m - 1, d + 1));
-    return new Date(
-      zonedDayStart(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone),
-    );
+    return new Date(edge === 'start' ? dayStart(timeZone, raw) : dayEnd(timeZone, raw));
   }
   if (ISO_WITH_ZONE.test(raw)) {
     const ms = Date.parse(raw);

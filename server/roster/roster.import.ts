@@ -25,45 +25,15 @@ import {
 import type { Clock } from '../../hardware/clock.ts';
 import { revokePickupCodesForResident } from '../pickup/index.ts';
 import type { ParsedRoster, RosterEntry, RowError } from './roster.csv.ts';
+import type {
+  RosterAction,
+  RosterResult,
+  RosterRowResult,
+  RosterSummary,
+  WaitingParcels,
+} from './roster.api.ts';
 
-export type RosterAction = 'create' | 'update' | 'move_out' | 'unchanged' | 'rejected';
-
-export interface RosterRowResult {
-  line: number;
-  action: RosterAction;
-  unit: string;
-  name: string;
-  externalId?: string;
-  residentId?: string;
-  /** Fields an update changes (`unit`, `email`, `move_out` …). */
-  changes?: string[];
-  errors?: string[];
-}
-
-export interface RosterSummary {
-  created: number;
-  updated: number;
-  movedOut: number;
-  unchanged: number;
-  rejected: number;
-}
-
-export interface WaitingParcels {
-  residentId: string;
-  name: string;
-  unit: string;
-  parcels: { id: string; trackingNumber: string; checkedInAt: string }[];
-}
-
-export interface RosterResult {
-  dryRun: boolean;
-  /** The roster_imports row of a real run. */
-  importId?: string;
-  summary: RosterSummary;
-  rows: RosterRowResult[];
-  /** Parcels still in the room for residents this import moves out: staff decide what to do. */
-  parcelsWaiting: WaitingParcels[];
-}
+export type { RosterAction, RosterResult, RosterRowResult, RosterSummary, WaitingParcels };
 
 /** A resident as the planner compares them. */
 export interface ExistingResident {

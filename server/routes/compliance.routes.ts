@@ -12,6 +12,7 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { Clock } from '../../hardware/clock.ts';
 import { csvLine } from '../audit/csv.format.ts';
+import type { InstructionSheet } from '../compliance/compliance.api.ts';
 import type { ComplianceReport, ComplianceService } from '../compliance/compliance.report.ts';
 import { parseWeek, weekOf } from '../compliance/week.range.ts';
 import type { SiteConfig } from '../config/index.ts';
@@ -85,18 +86,7 @@ export function complianceCsv(r: ComplianceReport): string {
   return out;
 }
 
-export interface InstructionSheet {
-  site: { id: string; name: string };
-  /** Base address the QR codes should carry, when the site file sets one; else the console's own. */
-  publicUrl: string | null;
-  codeLength: number;
-  doors: { id: string; name: string; keypad: boolean; kioskPath: string }[];
-  kioskEntryWindowMinutes: number;
-  overflowLabel: string;
-  oversizedLabel: string;
-  deskContact: string | null;
-  fullRoomNote: string | null;
-}
+export type { InstructionSheet };
 
 export function complianceRoutes(deps: {
   compliance: ComplianceService;

@@ -13,6 +13,7 @@ import { ApiError, readBody, readQuery } from '../http/errors.ts';
 import { containsPattern } from '../http/like.ts';
 import type { ParcelNotifier } from '../packages/parcel.notifier.ts';
 import { checkInBody, type ParcelService } from '../packages/parcel.service.ts';
+import { waitingForResident } from '../packages/waiting.parcels.ts';
 
 const KIOSK_COOKIE = 'parcelroom_kiosk';
 
@@ -144,16 +145,7 @@ export function kioskRoutes(deps: {
     const rows = await db
       .select()
       .from(packages)
-      .where(
-        and(
-          eq(packages.siteId, siteId),
-          eq(packages.status, 'checked_in'),
-          or(
-            eq(packages.residentId, s.residentId),
-            and(isNull(packages.residentId), eq(packages.unitId, r.unitId)),
-          ),
-        ),
-      )
+      .where(waitingForResident(siteId, { id: s.residentId, unitId: r.unitId }))
       .orderBy(asc(packages.checkedInAt), asc(packages.id));
     return {
       kind: 'resident' as const,

@@ -16,10 +16,9 @@ import {
   type RosterEntry,
   type RowError,
 } from '../roster/roster.csv.ts';
+import { ROSTER_MAX_BYTES } from '../roster/roster.api.ts';
 import { createRosterImporter, type RosterResult } from '../roster/roster.import.ts';
 
-/** A roster of a few thousand units with every column is well under this. */
-export const ROSTER_MAX_BYTES = 2 * 1024 * 1024;
 export const ROSTER_IMPORT_PATH = '/api/roster/import';
 
 const dryRunQuery = z.strictObject({

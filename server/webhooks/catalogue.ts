@@ -173,6 +173,15 @@ export function flagRaised(flag: FlagView, site: WebhookSite): FlagRaised {
 /** Example bodies for the catalogue route: what a receiver should expect. */
 export function catalogue(site: WebhookSite) {
   const at = '2026-11-21T09:00:00.000Z';
+  // One parcel through its life, so the examples read as one story.
+  const parcel = {
+    id: '01936f5e-0000-7000-8000-0000000000a1',
+    trackingNumber: '1Z999AA10123456784',
+    carrier: 'UPS',
+    unit: '4B',
+    residentId: '01936f5e-0000-7000-8000-0000000000r1',
+  };
+  const location = { kind: 'shelf', id: 'A-3', label: 'Shelf A, slot 3' } as const;
   const examples: Record<WebhookEventType, { description: string; example: unknown }> = {
     'parcel.checked_in': {
       description: 'A parcel was checked in and given a place in the room.',
@@ -181,15 +190,7 @@ export function catalogue(site: WebhookSite) {
         type: 'parcel.checked_in',
         at,
         site,
-        parcel: {
-          id: '01936f5e-0000-7000-8000-0000000000a1',
-          trackingNumber: '1Z999AA10123456784',
-          carrier: 'UPS',
-          unit: '4B',
-          residentId: '01936f5e-0000-7000-8000-0000000000r1',
-          size: 'standard',
-          location: { kind: 'shelf', id: 'A-3', label: 'Shelf A, slot 3' },
-        },
+        parcel: { ...parcel, size: 'standard', location },
       } satisfies ParcelCheckedIn,
     },
     'parcel.picked_up': {
@@ -200,10 +201,10 @@ export function catalogue(site: WebhookSite) {
         at,
         site,
         parcel: {
-          id: '01936f5e-0000-7000-8000-0000000000a1',
-          trackingNumber: '1Z999AA10123456784',
-          location: { kind: 'shelf', id: 'A-3', label: 'Shelf A, slot 3' },
-          residentId: '01936f5e-0000-7000-8000-0000000000r1',
+          id: parcel.id,
+          trackingNumber: parcel.trackingNumber,
+          location,
+          residentId: parcel.residentId,
           by: 'resident',
           via: 'kiosk',
         },
@@ -213,18 +214,11 @@ export function catalogue(site: WebhookSite) {
       description:
         'A parcel has waited `notifications.overdueAfterDays`; sent once per parcel when it crosses the line.',
       example: {
-        id: '01936f5e-0000-7000-8000-0000000000a1.overdue',
+        id: `${parcel.id}.overdue`,
         type: 'parcel.overdue',
         at,
         site,
-        parcel: {
-          id: '01936f5e-0000-7000-8000-0000000000a1',
-          trackingNumber: '1Z999AA10123456784',
-          carrier: 'UPS',
-          unit: '4B',
-          residentId: '01936f5e-0000-7000-8000-0000000000r1',
-          checkedInAt: '2026-11-16T09:00:00.000Z',
-        },
+        parcel: { ...parcel, checkedInAt: '2026-11-16T09:00:00.000Z' },
         waitingDays: 5,
       } satisfies ParcelOverdue,
     },

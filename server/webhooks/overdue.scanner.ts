@@ -1,4 +1,4 @@
-import { and, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, eq, gt, sql } from 'drizzle-orm';
 import {
   packages,
   units,
@@ -6,7 +6,9 @@ import {
   webhookSubscriptions,
   type Db,
 } from '../../db/index.ts';
-import type { Clock, TimerHandle } from '../../hardware/clock.ts';
+import type { Clock } from '../../hardware/clock.ts';
+import { createRepeatingPass } from '../jobs/repeating.pass.ts';
+import { waitingSince } from '../packages/waiting.parcels.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ParcelOverdue, WebhookSite } from './catalogue.ts';
 
@@ -42,9 +44,6 @@ export function createOverdueScanner(deps: {
   const siteId = deps.site.id;
   const overdueMs = deps.overdueAfterDays * DAY_MS;
   const every = deps.intervalMs ?? 300_000;
-  let timer: TimerHandle | undefined;
-  let stopped = true;
-  let running: Promise<number> | undefined;
 
   const pass = async (): Promise<number> => {
     const [first] = await db
@@ -73,9 +72,7 @@ export function createOverdueScanner(deps: {
       .innerJoin(units, eq(units.id, packages.unitId))
       .where(
         and(
-          eq(packages.siteId, siteId),
-          eq(packages.status, 'checked_in'),
-          lte(packages.checkedInAt, new Date(now - overdueMs)),
+          waitingSince(siteId, new Date(now - overdueMs)),
           gt(packages.checkedInAt, new Date(since - overdueMs)),
           sql`not exists (select 1 from ${webhookDeliveries} where ${webhookDeliveries.siteId} = ${siteId} and ${webhookDeliveries.eventId} = ${packages.id} || '.overdue')`,
         ),
@@ -101,33 +98,11 @@ export function createOverdueScanner(deps: {
     return due.length;
   };
 
-  const runOnce = () => {
-    running ??= pass().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = () => {
-    if (stopped) return;
-    timer = deps.clock.setTimeout(() => {
-      void runOnce()
-        .catch((err: unknown) => deps.log.warn('overdue webhook look failed', { err }))
-        .finally(schedule);
-    }, every);
-  };
-
-  return {
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      schedule();
-    },
-    stop() {
-      stopped = true;
-      if (timer) deps.clock.clearTimeout(timer);
-      timer = undefined;
-    },
-    runOnce,
-  };
+  const { start, stop, runOnce } = createRepeatingPass({
+    clock: deps.clock,
+    pass,
+    nextDelayMs: () => every,
+    onError: (err) => deps.log.warn('overdue webhook look failed', { err }),
+  });
+  return { start, stop, runOnce };
 }

@@ -12,11 +12,12 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { and, eq, isNull } from 'drizzle-orm';
-import { strFromU8, unzipSync, zipSync, type Zippable } from 'fflate';
+import { strFromU8, unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormatRegistry, encodeCard, type WiegandFormat } from '../../access/index.ts';
 import { accessEvents, newId, recordings, visionFlags } from '../../db/index.ts';
 import { demoSite, parseSite } from '../../server/config/index.ts';
+import { rezip } from '../../server/cases/evidence.tamper.ts';
 import {
   createSigningKeys,
   loadSigningKey,
@@ -80,15 +81,6 @@ function runVerify(args: string[]): Promise<{ code: number | null; stdout: strin
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout }),
     );
   });
-}
-
-/** The package as someone changing it would re-zip it. */
-function rezip(zip: Uint8Array, edit: (files: Record<string, Uint8Array>) => void): Uint8Array {
-  const files = unzipSync(zip);
-  edit(files);
-  const entries: Zippable = {};
-  for (const [k, v] of Object.entries(files)) entries[k] = v;
-  return zipSync(entries);
 }
 
 describe.runIf(ffmpeg)('incident cases and evidence packages', () => {

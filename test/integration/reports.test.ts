@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, visionFlags } from '../../db/index.ts';
-import { demoSite, parseSite, type SiteConfig } from '../../server/config/index.ts';
+import { smallRoomSite } from '../../server/reports/room.fixture.ts';
 import { createTestApp, databaseKinds, type TestApp } from '../harness/app.harness.ts';
 
 type Json = Record<string, unknown>;
@@ -18,34 +18,8 @@ const FROM = '2026-11-02';
 const TO = '2026-11-30';
 const DAYS = 29;
 
-function site(): SiteConfig {
-  const raw = demoSite() as Record<string, unknown> & { site: Record<string, unknown> };
-  return parseSite(
-    {
-      ...raw,
-      site: { ...raw.site, timezone: 'America/New_York' },
-      cameras: [],
-      storage: {
-        shelves: [
-          {
-            id: 'shelf-a',
-            slots: [
-              { id: 's1', label: 'A1' },
-              { id: 's2', label: 'A2' },
-            ],
-          },
-        ],
-        lockers: [
-          { id: 'l1', label: 'Locker 1', size: 'small' },
-          { id: 'c1', label: 'Cold 1', size: 'medium', refrigerated: true },
-        ],
-        oversized: { id: 'oversized', label: 'Oversized area' },
-        overflow: { id: 'overflow', label: 'Overflow' },
-      },
-    },
-    'reports-test',
-  );
-}
+/** The tiny New York room the unit tests count in too. */
+const site = () => smallRoomSite('America/New_York', 'reports-test');
 
 interface Seed {
   day: number;

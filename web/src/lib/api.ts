@@ -2,6 +2,7 @@
 // httpOnly cookie, so every request goes out with `credentials: 'same-origin'`.
 import { browser } from '$app/environment';
 import { goto } from '$app/navigation';
+import type { AnalyticsHealth, CameraAnalyticsHealth } from '../../../server/cameras/analytics.api';
 import { loginHref } from './navigation';
 
 export type Role = 'staff' | 'manager' | 'admin';
@@ -21,44 +22,7 @@ export interface Health {
   analytics: AnalyticsHealth;
 }
 
-/** One analysed camera as `/api/health` reports it. */
-export interface CameraAnalyticsHealth {
-  cameraId: string;
-  /** 'waiting', 'connecting', 'streaming', 'backoff' or 'ended'; kept open for newer servers. */
-  stream: string;
-  /** Why the stream is not flowing, else null. */
-  reason: string | null;
-  pipeline: string;
-  rules: string[];
-  /** Rules that are off for this camera and why. */
-  notes: string[];
-  restarts: number;
-  /** Frames analysed per second over the last 10 s (null until measurable). */
-  fps: number | null;
-  detectFps: number | null;
-  framesIn: number;
-  detectorRuns: number;
-  gatedFrames: number;
-  framesDropped: number;
-  detectorMsMean: number | null;
-  lagMs: number | null;
-  flags: number;
-  lastProblem: string | null;
-}
-
-/** The room analytics: running with a model, or off and why. */
-export type AnalyticsHealth =
-  | { state: 'off'; reason: string }
-  | {
-      state: 'on';
-      /** The model file's name. */
-      model: string;
-      /** Cameras being analysed. */
-      cameras: number;
-      cameraStats: CameraAnalyticsHealth[];
-      /** Cameras of the site left out, and why. */
-      skipped: { cameraId: string; reason: string }[];
-    };
+export type { AnalyticsHealth, CameraAnalyticsHealth };
 
 export type StrikeState = 'locked' | 'unlocked';
 export type ContactState = 'open' | 'closed' | 'unknown';

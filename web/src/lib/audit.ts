@@ -3,36 +3,20 @@
 // URL, so a search is a link one manager can send another; this module maps between the two.
 import { resolve } from '$app/paths';
 import type { ResolvedPathname } from '$app/types';
+import {
+  ALARM_EVENT_TYPES,
+  EVENT_TYPES,
+  type AuditPage,
+  type AuditRow,
+} from '../../../server/audit/audit.api';
+import type { CaseItemKind } from '../../../server/cases/case.api';
 import { request, type AccessEvent, type Fetch } from './api';
 import { describeEvent, eventTone, humanize } from './events';
 import { kindLabel } from './flags';
 import { localInputToIso, toDatetimeLocal } from './format';
 
-/** The event types the search knows (server/audit/audit.search.ts EVENT_TYPES). */
-export const AUDIT_EVENT_TYPES = [
-  'access',
-  'door_unlocked',
-  'door_relocked',
-  'door_opened',
-  'door_closed',
-  'no_entry',
-  'rex',
-  'forced_open',
-  'held_open_warning',
-  'held_open',
-  'alarm_cleared',
-  'offline',
-  'online',
-  'tamper',
-  'keypad_lockout',
-  'strike_fault',
-  'reader_error',
-  'package_checked_in',
-  'package_picked_up',
-  'package_returned',
-  'wrong_pickup',
-  'parcel_seen_taken',
-] as const;
+/** The event types the search knows. */
+export const AUDIT_EVENT_TYPES = EVENT_TYPES;
 
 const TYPE_LABELS: Record<string, string> = {
   access: 'Access (badge or code)',
@@ -135,39 +119,7 @@ export function inputToIso(value: string): string | undefined {
 
 // --- The search ------------------------------------------------------------------------------
 
-export type CaseItemKind = 'event' | 'flag' | 'package' | 'alarm';
-
-/** One row of the timeline (server/audit/audit.search.ts AuditRow): an access event or a flag. */
-export interface AuditRow {
-  id: string;
-  at: string;
-  source: 'event' | 'flag';
-  /** The event type, or the flag's kind. */
-  type: string;
-  doorId?: string;
-  cameraId?: string;
-  decision?: 'granted' | 'denied';
-  reason?: string;
-  resident?: { id: string; name: string; unit: string };
-  staffId?: string;
-  credentialId?: string;
-  carrierCodeId?: string;
-  carrier?: string;
-  packageId?: string;
-  trackingNumber?: string;
-  /** The unit the parcel is for (a wrong pickup: not the taker's unit). */
-  packageUnit?: string;
-  flag?: { kind: string; status: string; severity: string };
-  clipUrl?: string;
-  snapshotUrl?: string;
-  /** The door's name (case entries carry it). */
-  doorName?: string;
-}
-
-export interface AuditPage {
-  items: AuditRow[];
-  nextCursor?: string;
-}
+export type { AuditPage, AuditRow, CaseItemKind };
 
 export const AUDIT_PAGE_SIZE = 50;
 
@@ -188,15 +140,7 @@ export function auditCsvHref(filters: AuditFilters): string {
   return `/api/audit/search.csv${qs === '' ? '' : `?${qs}`}`;
 }
 
-const ALARM_TYPES: ReadonlySet<string> = new Set([
-  'forced_open',
-  'held_open',
-  'offline',
-  'tamper',
-  'keypad_lockout',
-  'strike_fault',
-  'reader_error',
-]);
+const ALARM_TYPES: ReadonlySet<string> = new Set(ALARM_EVENT_TYPES);
 
 /** What a row is, in words: "Access granted", "Package picked up", "Tailgating (flag)". */
 export function rowHeadline(row: AuditRow): string {

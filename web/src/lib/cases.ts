@@ -3,58 +3,29 @@
 // whoever receives the file can check it is the one that was made.
 import { resolve } from '$app/paths';
 import type { ResolvedPathname } from '$app/types';
+import type {
+  CaseExportView,
+  CaseItemKind,
+  CaseItemView,
+  CaseStatus,
+  ExportStatus,
+  CaseDetail as WireCaseDetail,
+  CaseSummary as WireCaseSummary,
+} from '../../../server/cases/case.api';
 import { request, type Fetch } from './api';
-import type { AuditRow, CaseItemKind } from './audit';
+import type { AuditRow } from './audit';
 
-export type CaseStatus = 'open' | 'closed';
-
-export interface CaseSummary {
-  id: string;
-  title: string;
-  description: string;
-  status: CaseStatus;
-  createdAt: string;
-  createdBy: string;
-  itemCount: number;
-  exportCount: number;
-}
-
-export interface CaseItem {
-  id: string;
-  kind: CaseItemKind | (string & {});
-  refId: string;
-  note: string;
-  addedBy: string;
-  addedAt: string;
-  /** The entry as the audit search shows it; null when it is gone (retention, another site). */
-  entry: AuditRow | null;
-}
-
-export type ExportStatus = 'building' | 'ready' | 'failed';
-
-export interface CaseExport {
-  id: string;
-  createdAt: string;
-  createdBy: string;
-  status: ExportStatus | (string & {});
-  bytes?: number;
-  /** Hex SHA-256 of the ZIP file. */
-  sha256?: string;
-  error?: string;
-  downloadUrl?: string;
-}
-
-export interface CaseDetail {
-  id: string;
-  title: string;
-  description: string;
-  status: CaseStatus;
-  createdAt: string;
-  createdBy: string;
-  closedAt?: string | null;
-  items: CaseItem[];
-  exports: CaseExport[];
-}
+export type { CaseStatus, ExportStatus };
+/**
+ * A case in the list. The name is optional here only because the add-to-case dialog lists a case
+ * it has just created before the server has named its creator.
+ */
+export type CaseSummary = Omit<WireCaseSummary, 'createdByName'> &
+  Partial<Pick<WireCaseSummary, 'createdByName'>>;
+/** A case's item; the page reads its entry as the audit row it is. */
+export type CaseItem = CaseItemView<AuditRow>;
+export type CaseExport = CaseExportView;
+export type CaseDetail = WireCaseDetail<AuditRow>;
 
 const casePath = (id: string, rest = ''): string => `/api/cases/${encodeURIComponent(id)}${rest}`;
 

@@ -4,70 +4,14 @@
 import { resolve } from '$app/paths';
 import type { ResolvedPathname } from '$app/types';
 import { request, type Fetch } from './api';
+import type {
+  CarrierFigures,
+  ComplianceFigures,
+  ComplianceReport,
+  InstructionSheet,
+} from '../../../server/compliance/compliance.api';
 
-export interface ComplianceFigures {
-  visits: number;
-  doorOpenings: number;
-  parcels: number;
-  parcelsWithoutVisit: number;
-  parcelsPerVisit: number | null;
-  parcelsPerOpening: number | null;
-  drops: number;
-  pending: number;
-  ongoing: number;
-  withoutRecipient: number;
-  unitWithoutResident: number;
-  avgTimeInRoomMs: number | null;
-  medianTimeInRoomMs: number | null;
-}
-
-export interface CodeFigures extends ComplianceFigures {
-  carrierCodeId: string;
-  carrier: string;
-}
-
-export interface CarrierFigures extends ComplianceFigures {
-  carrier: string;
-  codes: CodeFigures[];
-}
-
-export interface DropVisit {
-  visitId: string;
-  carrier: string;
-  carrierCodeId: string;
-  doorId: string;
-  doorName: string;
-  startAt: string;
-  endAt: string;
-  timeInRoomMs: number;
-  openings: number;
-  exitSeen: boolean;
-  flagId: string | null;
-  flagStatus: string | null;
-  clipUrl: string | null;
-}
-
-export interface ComplianceReport {
-  from: string;
-  to: string;
-  generatedAt: string;
-  dropGraceMs: number;
-  totals: ComplianceFigures;
-  carriers: CarrierFigures[];
-  drops: DropVisit[];
-}
-
-export interface InstructionSheet {
-  site: { id: string; name: string };
-  publicUrl: string | null;
-  codeLength: number;
-  doors: { id: string; name: string; keypad: boolean; kioskPath: string }[];
-  kioskEntryWindowMinutes: number;
-  overflowLabel: string;
-  oversizedLabel: string;
-  deskContact: string | null;
-  fullRoomNote: string | null;
-}
+export type * from '../../../server/compliance/compliance.api';
 
 export interface ComplianceQuery {
   /** ISO week, `2026-W47`. */

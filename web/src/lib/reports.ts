@@ -3,88 +3,18 @@
 // building's time zone, which the report names; the page never converts them to the browser's.
 import { resolve } from '$app/paths';
 import type { ResolvedPathname } from '$app/types';
+import type { FlagWeek, RoomChart, RoomReport } from '../../../server/reports/room.api';
 import { request, type Fetch } from './api';
 
 export { ApiError } from './api';
 
-export interface DayCount {
-  day: string;
-  count: number;
-}
-
-export interface PeakDay extends DayCount {
-  aboveMedian: number;
-  timesMedian: number | null;
-}
-
-export interface UtilisationDay {
-  day: string;
-  shelf: number;
-  locker: number;
-  oversized: number;
-  overflow: number;
-}
-
-export interface FlagWeek {
-  week: string;
-  /** 'loitering', 'multi_package_grab', 'tailgating'; open for a newer server's rules. */
-  kind: string;
-  count: number;
-}
-
-export interface LockerCounts {
-  small: number;
-  medium: number;
-  large: number;
-}
-
-export interface CapacityAdvice {
-  month: string;
-  parcels: number;
-  peakOverflow: number;
-  peakOverflowAt: string | null;
-  extraShelfSlots: number;
-  extraLockers: LockerCounts;
-  extraColdLockers: LockerCounts;
-  text: string;
-}
-
-export interface RoomReport {
-  timezone: string;
-  from: string;
-  to: string;
-  days: number;
-  parcels: number;
-  parcelsPerDay: DayCount[];
-  parcelsPerHour: { hour: number; count: number }[];
-  dwell: { medianMs: number | null; p90Ms: number | null; count: number };
-  sameDayPickups: number;
-  sameDayPickupRate: number | null;
-  medianDay: number;
-  peakDays: PeakDay[];
-  capacity: { shelf: number; locker: number; coldLockers: number };
-  utilisation: UtilisationDay[];
-  flagsPerWeek: FlagWeek[];
-  capacityAdvice: CapacityAdvice;
-}
-
-export const ROOM_CHARTS = [
-  'parcels-per-day',
-  'parcels-per-hour',
-  'dwell',
-  'utilisation',
-  'peak-days',
-  'flags-per-week',
-] as const;
-export type RoomChart = (typeof ROOM_CHARTS)[number];
+export { MAX_RANGE_DAYS, ROOM_CHARTS } from '../../../server/reports/room.api';
+export type * from '../../../server/reports/room.api';
 
 export interface ReportRange {
   from?: string | undefined;
   to?: string | undefined;
 }
-
-/** The longest range the server answers, in days. */
-export const MAX_RANGE_DAYS = 400;
 
 function query(range: ReportRange): string {
   const q = new URLSearchParams();

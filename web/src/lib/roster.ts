@@ -1,65 +1,17 @@
 // Roster import: the CSV preview and import calls, the result's shape as the server sends it, and
 // the words the import page uses for each action.
+import type {
+  RosterAction,
+  RosterImportRecord,
+  RosterResult,
+  RosterSummary,
+} from '../../../server/roster/roster.api';
 import { request, type Fetch } from './api';
 
-export const ROSTER_COLUMNS = [
-  'unit',
-  'name',
-  'email',
-  'phone',
-  'external_id',
-  'move_in',
-  'move_out',
-] as const;
-
-/** The server refuses larger files (2 MB); checked here too so nobody waits for the upload. */
-export const ROSTER_MAX_BYTES = 2 * 1024 * 1024;
-
-export type RosterAction = 'create' | 'update' | 'move_out' | 'unchanged' | 'rejected';
-
-export interface RosterRow {
-  line: number;
-  /** One of {@link RosterAction}; kept open so a newer server's action still shows. */
-  action: RosterAction | (string & {});
-  unit: string;
-  name: string;
-  externalId?: string;
-  residentId?: string;
-  changes?: string[];
-  errors?: string[];
-}
-
-export interface RosterSummary {
-  created: number;
-  updated: number;
-  movedOut: number;
-  unchanged: number;
-  rejected: number;
-}
-
-export interface WaitingParcels {
-  residentId: string;
-  name: string;
-  unit: string;
-  parcels: { id: string; trackingNumber: string; checkedInAt: string }[];
-}
-
-export interface RosterResult {
-  dryRun: boolean;
-  importId?: string;
-  summary: RosterSummary;
-  rows: RosterRow[];
-  parcelsWaiting?: WaitingParcels[];
-}
-
-export interface RosterImportRecord {
-  id: string;
-  at: string;
-  by: string;
-  source: 'csv' | 'pms' | (string & {});
-  dryRun: boolean;
-  summary: Partial<RosterSummary> & Record<string, unknown>;
-}
+export { ROSTER_COLUMNS, ROSTER_MAX_BYTES } from '../../../server/roster/roster.api';
+export type * from '../../../server/roster/roster.api';
+/** One line of the import's answer. */
+export type { RosterRowResult as RosterRow } from '../../../server/roster/roster.api';
 
 export const ACTION_LABELS: Record<RosterAction, string> = {
   create: 'New',

@@ -1,8 +1,11 @@
 /**
- * Calendar days in the building's time zone. A report's "day" is the site's local day, not UTC's:
- * a parcel checked in at 21:30 in Chicago belongs to that evening, and a day around a DST change
- * lasts 23 or 25 hours. Days are plain `YYYY-MM-DD` strings; arithmetic on them is calendar
- * arithmetic (time zone free), and only the step to an instant asks the zone.
+ * Calendar days in the building's time zone, the one place the server turns a local day into
+ * instants. A report's "day" is the site's local day, not UTC's: a parcel checked in at 21:30 in
+ * Chicago belongs to that evening, a roster's `move_out: 2026-03-08` ends at that evening's
+ * midnight in the lobby, a vacation hold "until the 14th" runs through the 14th, and a
+ * compliance "week 47" starts at Monday 00:00 local time. A day around a DST change lasts 23 or
+ * 25 hours. Days are plain `YYYY-MM-DD` strings; arithmetic on them is calendar arithmetic (time
+ * zone free), and only the step to an instant asks the zone.
  */
 
 export type Day = string;
@@ -144,4 +147,39 @@ export function dayStart(tz: string, day: Day): number {
     else lo = mid;
   }
   return hi;
+}
+
+/** The instant local day `day` ends: the first instant of the next day (exclusive end). */
+export function dayEnd(tz: string, day: Day): number {
+  return dayStart(tz, addDays(day, 1));
+}
+
+/** An ISO 8601 week: `2026-W47` is `{ year: 2026, week: 47 }`. */
+export interface IsoWeek {
+  year: number;
+  week: number;
+}
+
+/** Weeks in an ISO year: 53 when Jan 1 is a Thursday, or a Wednesday in a leap year. */
+export function weeksInIsoYear(year: number): number {
+  const jan1 = new Date(Date.UTC(year, 0, 1)).getUTCDay();
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return jan1 === 4 || (leap && jan1 === 3) ? 53 : 52;
+}
+
+/** The Monday starting ISO week `week` of `year` (week 1 is the one holding January 4th). */
+export function isoWeekMonday(year: number, week: number): Day {
+  return addDays(weekOf(`${pad(year, 4)}-01-04`), (week - 1) * 7);
+}
+
+/** The ISO week `day` is in; its year is the year of that week's Thursday. */
+export function isoWeekOf(day: Day): IsoWeek {
+  const monday = weekOf(day);
+  const year = Number(addDays(monday, 3).slice(0, 4));
+  return { year, week: daysBetween(isoWeekMonday(year, 1), monday) / 7 + 1 };
+}
+
+/** `2026-W47` for an ISO week. */
+export function isoWeekLabel(w: IsoWeek): string {
+  return `${pad(w.year, 4)}-W${pad(w.week)}`;
 }

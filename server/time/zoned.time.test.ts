@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   addDays,
+  dayEnd,
   dayStart,
   daysBetween,
   eachDay,
   isDay,
+  isoWeekLabel,
+  isoWeekMonday,
+  isoWeekOf,
   localDay,
   monthOf,
   weekOf,
+  weeksInIsoYear,
   zoneOffsetMs,
 } from './zoned.time.ts';
 
@@ -55,5 +60,22 @@ describe('local days in the site time zone', () => {
     expect(weekOf('2026-11-01')).toBe('2026-10-26'); // a Sunday: the week began Monday
     expect(weekOf('2026-11-02')).toBe('2026-11-02');
     expect(monthOf('2028-02-10')).toEqual({ first: '2028-02-01', last: '2028-02-29' });
+  });
+
+  it('ends a day where the next begins, 23 hours long on the spring change', () => {
+    expect(dayEnd(NY, '2026-03-08')).toBe(dayStart(NY, '2026-03-09'));
+    expect(dayEnd(NY, '2026-03-08') - dayStart(NY, '2026-03-08')).toBe(23 * H);
+    expect(new Date(dayEnd('UTC', '2026-12-31')).toISOString()).toBe('2027-01-01T00:00:00.000Z');
+  });
+
+  it('numbers ISO weeks by their Thursday, across year ends', () => {
+    expect(isoWeekOf('2026-11-21')).toEqual({ year: 2026, week: 47 });
+    expect(isoWeekOf('2027-01-01')).toEqual({ year: 2026, week: 53 }); // a Friday
+    expect(isoWeekOf('2024-12-30')).toEqual({ year: 2025, week: 1 }); // a Monday
+    expect(isoWeekMonday(2026, 1)).toBe('2025-12-29');
+    expect(isoWeekMonday(2026, 47)).toBe('2026-11-16');
+    expect(weeksInIsoYear(2026)).toBe(53);
+    expect(weeksInIsoYear(2025)).toBe(52);
+    expect(isoWeekLabel({ year: 2026, week: 7 })).toBe('2026-W07');
   });
 });
