@@ -492,6 +492,16 @@ export async function runLoadBench(
     const rss = serverRssMb(server.pid);
 
     // -- count what was kept --------------------------------------------------------------------
+    // Acknowledged means durable in the journal; the database gets it a moment later. Count once
+    // the journal says nothing is still on its way (or after 30 s: then what is missing shows).
+    progress('load: waiting for the journal to drain into the database');
+    for (const until = Date.now() + 30_000; Date.now() < until;) {
+      const health = (await (await fetch(`${base}/api/health`)).json()) as {
+        journal?: { backlog?: number };
+      };
+      if (health.journal?.backlog === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     progress('load: counting stored events and parcels');
     const seen = new Map<string, number>();
     let cursor: string | undefined;
