@@ -18,9 +18,18 @@ const clipQuery = z.strictObject({
 
 type Ready = Extract<ClipOutcome, { kind: 'ready' }>;
 
-function notReady(o: Exclude<ClipOutcome, Ready>): ApiError {
+/**
+ * The answer for a clip that cannot be served, the same for an event's clip and a flag's: 409 +
+ * Retry-After until the window is recorded (or the event stored), 404 without video. `owner`
+ * says how a missing event or flag, and a camera it cannot have, are refused.
+ */
+export function clipRefusal(
+  o: Exclude<ClipOutcome, Ready>,
+  owner: { missing: () => ApiError; badCamera: (reason: string) => ApiError },
+): ApiError {
   switch (o.kind) {
     case 'not_yet':
+    case 'not_stored':
       return new ApiError(
         409,
         'clip_not_ready',
@@ -35,23 +44,18 @@ function notReady(o: Exclude<ClipOutcome, Ready>): ApiError {
     case 'no_camera':
       return new ApiError(404, 'no_camera', o.reason);
     case 'not_found':
-      return new ApiError(404, 'not_found', 'event not found');
-    case 'not_stored':
-      return new ApiError(
-        409,
-        'clip_not_ready',
-        `the clip is not ready yet: ${o.reason}`,
-        undefined,
-        {
-          'Retry-After': String(Math.max(1, Math.ceil(o.retryAfterMs / 1000))),
-        },
-      );
+      return owner.missing();
     case 'unknown_camera':
-      return new ApiError(400, 'unknown_camera', o.reason, 'camera');
+      return owner.badCamera(o.reason);
     case 'failed':
       return new ApiError(503, 'clip_failed', `the clip could not be made: ${o.reason}`);
   }
 }
+
+const eventClip = {
+  missing: () => new ApiError(404, 'not_found', 'event not found'),
+  badCamera: (reason: string) => new ApiError(400, 'unknown_camera', reason, 'camera'),
+};
 
 const missingMs = (r: Ready) => r.missing.reduce((sum, m) => sum + (m.endAt - m.startAt), 0);
 
@@ -69,7 +73,7 @@ export function clipRoutes(deps: { clips: ClipService; opener?: FileOpener }) {
   const outcomeOf = async (c: Context<AppEnv>): Promise<Ready> => {
     const { camera } = readQuery(c, clipQuery);
     const o = await deps.clips.clipForEvent(c.req.param('id') ?? '', camera);
-    if (o.kind !== 'ready') throw notReady(o);
+    if (o.kind !== 'ready') throw clipRefusal(o, eventClip);
     return o;
   };
 

@@ -8,7 +8,6 @@
  */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { ClipOutcome } from '../cameras/clip.service.ts';
 import {
   FLAG_KINDS,
   FLAG_STATUSES,
@@ -23,6 +22,7 @@ import { requirePermission } from '../http/auth.middleware.ts';
 import type { AppEnv } from '../http/context.ts';
 import { ApiError, notFound, readBody, readQuery } from '../http/errors.ts';
 import { sendFile, type FileOpener } from '../http/range.ts';
+import { clipRefusal } from './clips.routes.ts';
 
 /** A flag as the API, the live feed and the webhook show it. */
 export interface FlagView {
@@ -94,32 +94,11 @@ const statsQuery = z.strictObject({
   since: z.iso.datetime({ offset: true }).optional(),
 });
 
-type Ready = Extract<ClipOutcome, { kind: 'ready' }>;
-
-/** The same answers as an event's clip: 409 + Retry-After until recorded, 404 without video. */
-function clipProblem(o: Exclude<ClipOutcome, Ready>): ApiError {
-  switch (o.kind) {
-    case 'not_yet':
-      return new ApiError(
-        409,
-        'clip_not_ready',
-        `the clip is not ready yet: ${o.reason}`,
-        undefined,
-        { 'Retry-After': String(Math.max(1, Math.ceil(o.retryAfterMs / 1000))) },
-      );
-    case 'no_video':
-      return new ApiError(404, 'no_video', o.reason, undefined, { 'X-No-Video-Reason': o.code });
-    case 'no_camera':
-      return new ApiError(404, 'no_camera', o.reason);
-    case 'not_found':
-    case 'not_stored':
-      return notFound('flag');
-    case 'unknown_camera':
-      return new ApiError(404, 'no_camera', o.reason);
-    case 'failed':
-      return new ApiError(503, 'clip_failed', `the clip could not be made: ${o.reason}`);
-  }
-}
+// A flag's clip is refused as an event's is; a flag names its own camera, so a bad one is absent.
+const flagClip = {
+  missing: () => notFound('flag'),
+  badCamera: (reason: string) => new ApiError(404, 'no_camera', reason),
+};
 
 export function flagRoutes(deps: { flags: FlagStore; opener?: FileOpener }) {
   const app = new Hono<AppEnv>();
@@ -186,7 +165,7 @@ export function flagRoutes(deps: { flags: FlagStore; opener?: FileOpener }) {
 
   app.get('/flags/:id/clip', requirePermission('flags:read'), async (c) => {
     const o = await deps.flags.clip(c.req.param('id'));
-    if (o.kind !== 'ready') throw clipProblem(o);
+    if (o.kind !== 'ready') throw clipRefusal(o, flagClip);
     return sendFile(c, {
       path: o.path,
       contentType: 'video/mp4',
