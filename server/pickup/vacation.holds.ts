@@ -17,16 +17,9 @@ export const MAX_HOLD_MS = 366 * DAY_MS;
 /** The "pause notices" link in a notice works this long. */
 export const HOLD_LINK_MS = 30 * DAY_MS;
 
-export interface HoldView {
-  id: string;
-  residentId: string;
-  startsAt: string;
-  endsAt: string;
-  note: string;
-  createdBy: string;
-  createdAt: string;
-  cancelledAt: string | null;
-}
+import type { HoldView } from './pickup.api.ts';
+
+export type { HoldView };
 
 export interface VacationHoldService {
   /** A resident's holds that have not ended (or ended within a week), oldest first. */

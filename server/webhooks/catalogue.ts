@@ -10,14 +10,9 @@
 import type { AccessEvent } from '../../access/index.ts';
 import type { FlagView } from '../routes/flags.routes.ts';
 
-export const WEBHOOK_EVENT_TYPES = [
-  'parcel.checked_in',
-  'parcel.picked_up',
-  'parcel.overdue',
-  'flag.raised',
-  'door.alarm',
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhooks.api.ts';
+
+export { WEBHOOK_EVENT_TYPES, type WebhookEventType };
 
 export interface WebhookSite {
   id: string;

@@ -76,16 +76,9 @@ export function pickupRefusal(error: unknown): string {
 
 // --- staff: vacation holds and re-sent codes ----------------------------------------------------
 
-export interface VacationHold {
-  id: string;
-  residentId: string;
-  startsAt: string;
-  endsAt: string;
-  note: string;
-  createdBy: string;
-  createdAt: string;
-  cancelledAt: string | null;
-}
+import type { HoldView as VacationHold } from '../../../server/pickup/pickup.api';
+
+export type { VacationHold };
 
 export async function listHolds(residentId: string, fetchFn?: Fetch): Promise<VacationHold[]> {
   const res = await request<{ items: VacationHold[] }>(

@@ -2,14 +2,9 @@
 // log with its retry, as the admin's Webhooks page uses them.
 import { request, type Fetch } from './api';
 
-export const WEBHOOK_EVENT_TYPES = [
-  'parcel.checked_in',
-  'parcel.picked_up',
-  'parcel.overdue',
-  'flag.raised',
-  'door.alarm',
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+import type { WebhookEventType } from '../../../server/webhooks/webhooks.api';
+
+export { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../../server/webhooks/webhooks.api';
 
 export interface WebhookSubscription {
   id: string;
