@@ -10,9 +10,17 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoSite } from '../../server/config/index.ts';
-import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
-import { api, signIn, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
+import type { LaunchedChromium } from '../harness/chromium.ts';
+import {
+  createdId,
+  createStaff,
+  expectJson,
+  launchWithPage,
+  noCameraSite,
+  sessionCookie,
+  signInAs,
+} from '../harness/e2e.fixtures.ts';
+import { api, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import { requireChromium } from '../harness/requirements.ts';
 
 const chromiumPath = requireChromium();
@@ -20,27 +28,6 @@ const chromiumPath = requireChromium();
 const ADMIN = { email: 'admin@analytics.test', password: 'admin password for analytics e2e' };
 const MANAGER = { email: 'manager@analytics.test', password: 'manager password analytics' };
 const STAFF = { email: 'desk@analytics.test', password: 'staff password for analytics' };
-
-function noCameraSite(): Record<string, unknown> {
-  const site = demoSite() as Record<string, unknown> & {
-    storage: { shelves: { slots: Record<string, unknown>[] }[] };
-  };
-  for (const shelf of site.storage.shelves) for (const slot of shelf.slots) delete slot.cameraId;
-  return { ...site, cameras: [] };
-}
-
-async function sessionOf(url: string, who: { email: string; password: string }) {
-  const login = await api(url, '/api/auth/login', { method: 'POST', body: who });
-  expect(login.status).toBe(200);
-  return login.headers.getSetCookie()[0]?.split(';')[0] ?? '';
-}
-
-async function signInAs(page: Page, who: { email: string; password: string }, next: string) {
-  await page.context().clearCookies();
-  await page.goto(`/login?next=${encodeURIComponent(next)}`);
-  await signIn(page, who.email, who.password);
-  await page.waitForURL((u) => u.pathname === new URL(next, 'http://x').pathname);
-}
 
 describe.skipIf(chromiumPath === null)('Analytics page in Chromium', () => {
   let site: E2eSite | undefined;
@@ -58,45 +45,39 @@ describe.skipIf(chromiumPath === null)('Analytics page in Chromium', () => {
       site: noCameraSite(),
     });
     url = site.server.url;
-    const cookie = await sessionOf(url, ADMIN);
+    const cookie = await sessionCookie(url, ADMIN);
     for (const [who, role] of [
       [MANAGER, 'manager'],
       [STAFF, 'staff'],
     ] as const) {
-      const res = await api(url, '/api/staff', {
-        method: 'POST',
-        cookie,
-        body: { ...who, name: `${role} of the analytics test`, role },
-      });
-      expect(res.status).toBe(201);
+      await createStaff(url, cookie, { ...who, name: `${role} of the analytics test`, role });
     }
-    const resident = await api(url, '/api/residents', {
-      method: 'POST',
-      cookie,
-      body: { name: 'Ann Lee', unit: '4B' },
-    });
-    expect(resident.status).toBe(201);
+    await createdId(
+      api(url, '/api/residents', { method: 'POST', cookie, body: { name: 'Ann Lee', unit: '4B' } }),
+    );
     const ids: string[] = [];
     for (const n of [1, 2, 3]) {
-      const res = await api(url, '/api/packages', {
-        method: 'POST',
-        cookie,
-        body: {
-          trackingNumber: `TBA00000000088${n}`,
-          carrier: 'Amazon',
-          unit: '4B',
-          size: 'standard',
-        },
-      });
-      expect(res.status).toBe(201);
-      ids.push(((await res.json()) as { id: string }).id);
+      ids.push(
+        await createdId(
+          api(url, '/api/packages', {
+            method: 'POST',
+            cookie,
+            body: {
+              trackingNumber: `TBA00000000088${n}`,
+              carrier: 'Amazon',
+              unit: '4B',
+              size: 'standard',
+            },
+          }),
+        ),
+      );
     }
-    const picked = await api(url, `/api/packages/${ids[0]}/pickup`, { method: 'POST', cookie });
-    expect(picked.status).toBe(200);
+    await expectJson(api(url, `/api/packages/${ids[0]}/pickup`, { method: 'POST', cookie }));
 
-    browser = await launchChromium({ baseURL: url, viewport: { width: 1280, height: 900 } });
-    page = await browser.context.newPage();
-    page.on('pageerror', (err) => errors.push(err.stack ?? err.message));
+    ({ browser, page } = await launchWithPage(
+      { baseURL: url, viewport: { width: 1280, height: 900 } },
+      errors,
+    ));
   }, 300_000);
 
   afterAll(async () => {

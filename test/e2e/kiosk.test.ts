@@ -16,12 +16,12 @@ import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
-import { demoSite } from '../../server/config/index.ts';
 import type { LaunchedChromium } from '../harness/chromium.ts';
 import {
   badge,
   collectPageErrors,
   createResidentWithCard,
+  emailNoticeSite,
   expectJson,
   launchWithPage,
   sessionCookie,
@@ -106,17 +106,9 @@ describe.skipIf(!chromiumPath)('the package-room kiosk in Chromium', () => {
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
-    const raw = demoSite();
-    raw.notifications = {
-      email: {
-        host: smtp.host,
-        port: smtp.port,
-        tls: 'none',
-        from: 'Parcels <parcels@demo.example>',
-      },
-      // Longer than the test: a notice that goes out does so because the carrier tapped Done.
-      batchQuietMs: 3_600_000,
-    };
+    // Batching longer than the test: a notice that goes out does so because the carrier tapped
+    // Done.
+    const raw = emailNoticeSite(smtp, 3_600_000);
     site = await startE2eSite({
       kind: 'pglite',
       name: 'kiosk',

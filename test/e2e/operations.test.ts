@@ -7,9 +7,9 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoSite } from '../../server/config/index.ts';
 import type { LaunchedChromium } from '../harness/chromium.ts';
 import {
+  emailNoticeSite,
   expectJson,
   launchWithPage,
   sessionCookie,
@@ -54,17 +54,12 @@ describe.skipIf(!chromiumPath)("a building's operations in the console (pglite)"
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
-    const raw = demoSite();
-    raw.notifications = {
-      email: { host: smtp.host, port: smtp.port, tls: 'none', from: 'Parcels <p@demo.example>' },
-      batchQuietMs: 0,
-    };
     site = await startE2eSite({
       kind: 'pglite',
       name: 'operations',
       admin: ADMIN,
       pgBaseUrl: null,
-      site: raw,
+      site: emailNoticeSite(smtp),
     });
     admin = await sessionCookie(site.server.url, ADMIN);
     ({ browser, page } = await launchWithPage(

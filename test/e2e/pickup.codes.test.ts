@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/main.ts';
-import { demoSite } from '../../server/config/index.ts';
 import { launchChromium, type LaunchedChromium } from '../harness/chromium.ts';
+import { emailNoticeSite } from '../harness/e2e.fixtures.ts';
 import { api, startE2eSite, type E2eSite } from '../harness/e2e.server.ts';
 import { requireChromium } from '../harness/requirements.ts';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../harness/smtp.server.ts';
@@ -60,17 +60,12 @@ describe.skipIf(!chromiumPath)('pickup codes at the kiosk in Chromium', () => {
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
-    const raw = demoSite();
-    raw.notifications = {
-      email: { host: smtp.host, port: smtp.port, tls: 'none', from: 'Parcels <p@demo.example>' },
-      batchQuietMs: 0,
-    };
     site = await startE2eSite({
       kind: 'pglite',
       name: 'pickup',
       admin: ADMIN,
       pgBaseUrl: null,
-      site: raw,
+      site: emailNoticeSite(smtp),
     });
     server = site.server;
     const login = await api(server.url, '/api/auth/login', { method: 'POST', body: ADMIN });

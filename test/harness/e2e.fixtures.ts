@@ -293,3 +293,20 @@ export function noCameraSite(): Record<string, unknown> {
     },
   };
 }
+
+/**
+ * The demo room with its notices e-mailed to a test SMTP server. `batchQuietMs` 0 sends each
+ * check-in's notice at once; a long one leaves sending to whoever ends the visit (the kiosk).
+ */
+export function emailNoticeSite(
+  smtp: { host: string; port: number },
+  batchQuietMs = 0,
+): Record<string, unknown> {
+  return {
+    ...demoSite(),
+    notifications: {
+      email: { host: smtp.host, port: smtp.port, tls: 'none', from: 'Parcels <p@demo.example>' },
+      batchQuietMs,
+    },
+  };
+}
