@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['test/setup/global.setup.ts'],
+    // Two files at a time even on a 2-core box (vitest's default there is one): most of an
+    // integration or browser test's time is spent waiting on servers, ffmpeg, PostgreSQL and
+    // Chromium, not on the CPU. Browser tests still run one file at a time among themselves.
+    maxWorkers: 2,
     reporters: ['default', 'json'],
     outputFile: { json: '.test-results/results.json' },
     projects: [
